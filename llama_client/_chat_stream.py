@@ -1,0 +1,355 @@
+"""``chat.completions.stream()``: rebuilding one ChatCompletion from streamed chunks.
+
+:class:`ChatCompletionAccumulator` does the merging (no I/O): content per choice index
+(``n > 1`` streams interleave, and index 1 may come first), tool-call deltas merged by their
+``index`` (id and name arrive once, or repeated in every delta, depending on the server;
+arguments arrive as fragments), finish_reason, logprobs and the usage chunk.
+:class:`ChatCompletionStream` and :class:`AsyncChatCompletionStream` feed it while the caller
+iterates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+from ._streaming import AsyncStream, Stream
+from .types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    Choice,
+    ChoiceLogprobs,
+    ChunkChoice,
+    FunctionCall,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
+
+__all__ = [
+    "AsyncChatCompletionStream",
+    "AsyncChatCompletionStreamManager",
+    "ChatCompletionAccumulator",
+    "ChatCompletionStream",
+    "ChatCompletionStreamManager",
+]
+
+
+class _ToolCallState:
+    __slots__ = ("arguments", "extra", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+        self.extra: dict[str, Any] = {}
+
+
+class _ChoiceState:
+    __slots__ = (
+        "content",
+        "extra",
+        "finish_reason",
+        "logprobs",
+        "role",
+        "stop_reason",
+        "tool_calls",
+    )
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.content: list[str] = []
+        self.tool_calls: dict[int, _ToolCallState] = {}
+        self.finish_reason: str | None = None
+        self.stop_reason: str | int | None = None
+        self.logprobs: list[TokenLogprob] | None = None
+        self.extra: dict[str, Any] = {}
+
+
+class ChatCompletionAccumulator:
+    """Merges chunks into the ChatCompletion a non-streamed call would have returned."""
+
+    def __init__(self) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self._usage: Usage | None = None
+        self._top: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {}
+        self.chunk_count = 0
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        self.chunk_count += 1
+        top = self._top
+        if chunk.id:
+            top.setdefault("id", chunk.id)
+        if chunk.created:
+            top.setdefault("created", chunk.created)
+        if chunk.model:
+            top.setdefault("model", chunk.model)
+        if chunk.system_fingerprint is not None:
+            top["system_fingerprint"] = chunk.system_fingerprint
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if chunk.model_extra:
+            self._extra.update(chunk.model_extra)
+        for choice in chunk.choices:
+            self._add_choice(choice)
+
+    def _add_choice(self, choice: ChunkChoice) -> None:
+        state = self._choices.get(choice.index)
+        if state is None:
+            state = self._choices[choice.index] = _ChoiceState()
+        delta = choice.delta
+        if delta.role:
+            state.role = delta.role
+        if delta.content:
+            state.content.append(delta.content)
+        if delta.tool_calls:
+            for position, call in enumerate(delta.tool_calls):
+                index = call.index if call.index is not None else position
+                tc = state.tool_calls.get(index)
+                if tc is None:
+                    tc = state.tool_calls[index] = _ToolCallState()
+                if call.id and not tc.id:
+                    tc.id = call.id
+                if call.type and not tc.type:
+                    tc.type = call.type
+                fn = call.function
+                if fn is not None:
+                    if fn.name:
+                        # Some servers repeat the whole name in every delta: take it once.
+                        if tc.name is None:
+                            tc.name = fn.name
+                        elif fn.name != tc.name:
+                            tc.name += fn.name  # streamed in fragments
+                    if fn.arguments:
+                        tc.arguments.append(fn.arguments)
+                if call.model_extra:
+                    tc.extra.update(call.model_extra)
+        if delta.model_extra:
+            state.extra.update({k: v for k, v in delta.model_extra.items() if v is not None})
+        if choice.finish_reason is not None:
+            state.finish_reason = choice.finish_reason
+        if choice.stop_reason is not None:
+            state.stop_reason = choice.stop_reason
+        if choice.logprobs is not None and choice.logprobs.content:
+            if state.logprobs is None:
+                state.logprobs = []
+            state.logprobs.extend(choice.logprobs.content)
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    def text(self, index: int = 0) -> str:
+        state = self._choices.get(index)
+        return "".join(state.content) if state else ""
+
+    def completion(self) -> ChatCompletion:
+        """The ChatCompletion built from every chunk added so far."""
+        choices = []
+        for index in sorted(self._choices):
+            state = self._choices[index]
+            tool_calls = [
+                ToolCall(
+                    id=tc.id,
+                    type=tc.type or "function",
+                    function=FunctionCall(name=tc.name or "", arguments="".join(tc.arguments)),
+                    **tc.extra,
+                )
+                for _, tc in sorted(state.tool_calls.items())
+            ]
+            text = "".join(state.content)
+            message = ChatCompletionMessage(
+                role=state.role or "assistant",
+                content=text if text or not tool_calls else None,
+                tool_calls=tool_calls or None,
+                **state.extra,
+            )
+            choices.append(
+                Choice(
+                    index=index,
+                    message=message,
+                    finish_reason=state.finish_reason,
+                    logprobs=ChoiceLogprobs(content=state.logprobs)
+                    if state.logprobs is not None
+                    else None,
+                    stop_reason=state.stop_reason,
+                )
+            )
+        fields = {k: v for k, v in self._extra.items() if k not in ("usage", "choices")}
+        fields.update(self._top)
+        return ChatCompletion(
+            object="chat.completion", choices=choices, usage=self._usage, **fields
+        )
+
+
+class ChatCompletionStream:
+    """What ``with client.chat.completions.stream(...) as s`` gives.
+
+    Iterate it for the raw chunks, or use :attr:`text_stream` for the text of the first choice;
+    :meth:`get_final_completion` reads whatever is left and returns the whole ChatCompletion.
+    """
+
+    def __init__(self, stream: Stream[ChatCompletionChunk]) -> None:
+        self._stream = stream
+        self._acc = ChatCompletionAccumulator()
+        self._chunks = self._iterate()
+
+    @property
+    def response(self) -> Any:
+        """The underlying ``httpx.Response``."""
+        return self._stream.response
+
+    def _iterate(self) -> Iterator[ChatCompletionChunk]:
+        for chunk in self._stream:
+            self._acc.add(chunk)
+            yield chunk
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        return self._chunks
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The content of choice 0 as it arrives."""
+        for chunk in self._chunks:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    yield choice.delta.content
+
+    def until_done(self) -> None:
+        for _ in self._chunks:
+            pass
+
+    def get_final_completion(self) -> ChatCompletion:
+        self.until_done()
+        return self._acc.completion()
+
+    def get_final_text(self) -> str:
+        self.until_done()
+        return self._acc.text(0)
+
+    @property
+    def current_completion_snapshot(self) -> ChatCompletion:
+        return self._acc.completion()
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> ChatCompletionStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ChatCompletionStreamManager:
+    """Opens the request when the ``with`` block is entered, closes it when it is left."""
+
+    def __init__(self, open_stream: Callable[[], Stream[ChatCompletionChunk]]) -> None:
+        self._open = open_stream
+        self._stream: ChatCompletionStream | None = None
+
+    def __enter__(self) -> ChatCompletionStream:
+        self._stream = ChatCompletionStream(self._open())
+        return self._stream
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+class AsyncChatCompletionStream:
+    """The async twin of :class:`ChatCompletionStream`."""
+
+    def __init__(self, stream: AsyncStream[ChatCompletionChunk]) -> None:
+        self._stream = stream
+        self._acc = ChatCompletionAccumulator()
+        self._chunks = self._iterate()
+
+    @property
+    def response(self) -> Any:
+        return self._stream.response
+
+    async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
+        async for chunk in self._stream:
+            self._acc.add(chunk)
+            yield chunk
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._chunks
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """The content of choice 0 as it arrives."""
+        return self._text()
+
+    async def _text(self) -> AsyncIterator[str]:
+        async for chunk in self._chunks:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    yield choice.delta.content
+
+    async def until_done(self) -> None:
+        async for _ in self._chunks:
+            pass
+
+    async def get_final_completion(self) -> ChatCompletion:
+        await self.until_done()
+        return self._acc.completion()
+
+    async def get_final_text(self) -> str:
+        await self.until_done()
+        return self._acc.text(0)
+
+    @property
+    def current_completion_snapshot(self) -> ChatCompletion:
+        return self._acc.completion()
+
+    async def close(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+        await self._stream.close()
+
+    async def __aenter__(self) -> AsyncChatCompletionStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class AsyncChatCompletionStreamManager:
+    def __init__(
+        self, open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]]
+    ) -> None:
+        self._open = open_stream
+        self._stream: AsyncChatCompletionStream | None = None
+
+    async def __aenter__(self) -> AsyncChatCompletionStream:
+        self._stream = AsyncChatCompletionStream(await self._open())
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.close()

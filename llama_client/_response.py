@@ -1,0 +1,112 @@
+"""Turning a successful HTTP response into the project's types (no I/O), and raw responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from .errors import ResponseValidationError, StreamError, error_info, preview
+
+__all__ = ["APIResponse", "decode_body", "parse_model", "unexpected_stream_body"]
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+
+def decode_body(response: httpx.Response) -> object:
+    """The parsed JSON of a (read) response, or its text when it is not JSON."""
+    content = response.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return response.text
+
+
+def parse_model(response: httpx.Response, cls: type[M]) -> M:
+    """Validate a read response body into ``cls``; a wrong body raises ResponseValidationError."""
+    try:
+        return cls.model_validate_json(response.content)
+    except ValidationError as exc:
+        body = decode_body(response)
+        if isinstance(body, dict) and "error" in body:
+            info = error_info(body, response.status_code)
+            raise ResponseValidationError(
+                f"The server answered HTTP {response.status_code} with an error body: {info.message}",
+                request=response.request,
+                body=body,
+            ) from None
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        what = errors[0]["msg"] if errors else str(exc)
+        raise ResponseValidationError(
+            f"Unexpected response body for {cls.__name__} (HTTP {response.status_code}): "
+            f"{preview(response.content) or '<empty>'} [{exc.error_count()} problem(s); first: "
+            f"{where or 'body'}: {what}]",
+            request=response.request,
+            body=body,
+        ) from None
+
+
+def unexpected_stream_body(response: httpx.Response) -> Exception:
+    """The error for a streamed call answered with a JSON body instead of an event stream."""
+    body = decode_body(response)
+    if isinstance(body, dict) and "error" in body:
+        info = error_info(body, response.status_code)
+        return StreamError(
+            f"The server reported an error instead of a stream: {info.message}", body=body
+        )
+    return ResponseValidationError(
+        "Asked for a stream but the server answered with "
+        f"{response.headers.get('content-type', 'no content type')}: {preview(response.content)}",
+        request=response.request,
+        body=body,
+    )
+
+
+class APIResponse(Generic[R]):
+    """What ``with_raw_response`` methods return: the HTTP response, and ``parse()`` for the result."""
+
+    def __init__(self, http_response: httpx.Response, parse: Callable[[], R]) -> None:
+        self.http_response = http_response
+        self._parse = parse
+        self._parsed: R | None = None
+        self._done = False
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.http_response.headers
+
+    @property
+    def status_code(self) -> int:
+        return self.http_response.status_code
+
+    @property
+    def url(self) -> httpx.URL:
+        return self.http_response.url
+
+    @property
+    def request_id(self) -> str | None:
+        h = self.http_response.headers
+        value: str | None = h.get("x-request-id") or h.get("request-id")
+        return value
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from sending the request to receiving the response headers (or whole body)."""
+        return self.http_response.elapsed.total_seconds()
+
+    def parse(self) -> R:
+        """The typed result (a ChatCompletion, a Stream, ...); parsed once."""
+        if not self._done:
+            self._parsed = self._parse()
+            self._done = True
+        return self._parsed  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<APIResponse [{self.status_code}] {self.http_response.request.method} {self.url}>"

@@ -1,0 +1,249 @@
+"""Checks of a chat request before anything is sent, and building its JSON body. No I/O.
+
+Every failure raises :class:`~llama_client.errors.InvalidRequestError` (a ``ValueError``) that
+names the offending field, e.g. ``messages[1].tool_call_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from .errors import InvalidRequestError
+
+__all__ = ["MESSAGE_ROLES", "REQUEST_OPTIONS", "build_chat_body", "normalize_messages"]
+
+#: Roles accepted in ``messages``. ``ipython`` is Llama's own name for tool results.
+MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython", "developer"})
+
+#: Per-call options that shape the HTTP request rather than the JSON body.
+REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+
+#: Body parameters ``chat.completions.create`` accepts by name (others go in ``extra_body``).
+CHAT_PARAMS = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "min_p",
+        "n",
+        "parallel_tool_calls",
+        "presence_penalty",
+        "repetition_penalty",
+        "response_format",
+        "seed",
+        "stop",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_logprobs",
+        "top_p",
+        "user",
+    }
+)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_content(where: str, content: object, *, optional: bool) -> None:
+    if content is None:
+        if optional:
+            return
+        raise InvalidRequestError(f"{where}.content", "is required for this role")
+    if isinstance(content, str):
+        return
+    if isinstance(content, (list, tuple)):
+        for i, part in enumerate(content):
+            if isinstance(part, BaseModel):
+                continue
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                raise InvalidRequestError(
+                    f"{where}.content[{i}]",
+                    'each content part must be an object with a "type", e.g. {"type": "text", "text": "..."}',
+                )
+            if part["type"] == "text" and not isinstance(part.get("text"), str):
+                raise InvalidRequestError(f"{where}.content[{i}].text", "must be a string")
+        return
+    raise InvalidRequestError(
+        f"{where}.content",
+        f"must be a string or a list of content parts, not {type(content).__name__}",
+    )
+
+
+def normalize_messages(messages: object) -> list[Any]:
+    """Validate ``messages`` and return them in a JSON-serialisable form.
+
+    Plain dicts are passed on as they are (not copied); typed message models are dumped.
+    """
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InvalidRequestError("messages", "must be a list of messages")
+    if not messages:
+        raise InvalidRequestError("messages", "must contain at least one message")
+    out: list[Any] = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if isinstance(message, BaseModel):
+            message = message.model_dump(mode="json", exclude_none=True)
+        elif not isinstance(message, Mapping):
+            raise InvalidRequestError(
+                where, f"must be a dict or a message model, not {type(message).__name__}"
+            )
+        role = message.get("role")
+        if role not in MESSAGE_ROLES:
+            raise InvalidRequestError(
+                f"{where}.role",
+                f"unknown role {role!r}; expected one of {', '.join(sorted(MESSAGE_ROLES))}",
+            )
+        content = message.get("content")
+        if role == "assistant":
+            tool_calls = message.get("tool_calls")
+            if tool_calls is not None and not isinstance(tool_calls, (list, tuple)):
+                raise InvalidRequestError(f"{where}.tool_calls", "must be a list")
+            if content is None and not tool_calls:
+                raise InvalidRequestError(
+                    f"{where}.content", "an assistant message needs content or tool_calls"
+                )
+            _check_content(where, content, optional=True)
+        else:
+            _check_content(where, content, optional=False)
+            if role == "tool":
+                tool_call_id = message.get("tool_call_id")
+                if not isinstance(tool_call_id, str) or not tool_call_id:
+                    raise InvalidRequestError(
+                        f"{where}.tool_call_id",
+                        "a tool message needs the id of the tool call it answers",
+                    )
+        out.append(message)
+    return out
+
+
+def _check_range(name: str, value: object, low: float, high: float) -> None:
+    if not _is_number(value):
+        raise InvalidRequestError(name, f"must be a number, not {type(value).__name__}")
+    if not low <= value <= high:  # type: ignore[operator]
+        raise InvalidRequestError(name, f"must be between {low:g} and {high:g}, got {value}")
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if not _is_int(value) or value <= 0:  # type: ignore[operator]
+        raise InvalidRequestError(name, f"must be a positive integer, got {value!r}")
+
+
+def _check_params(params: Mapping[str, Any], stream: bool) -> None:
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        if name in params:
+            _check_positive_int(name, params[name])
+    if "temperature" in params:
+        _check_range("temperature", params["temperature"], 0.0, 2.0)
+    if "top_p" in params:
+        _check_range("top_p", params["top_p"], 0.0, 1.0)
+    if "min_p" in params:
+        _check_range("min_p", params["min_p"], 0.0, 1.0)
+    for name in ("presence_penalty", "frequency_penalty"):
+        if name in params:
+            _check_range(name, params[name], -2.0, 2.0)
+    if "repetition_penalty" in params:
+        value = params["repetition_penalty"]
+        if not _is_number(value) or value <= 0:
+            raise InvalidRequestError(
+                "repetition_penalty", f"must be a positive number, got {value!r}"
+            )
+    if "top_k" in params:
+        value = params["top_k"]
+        if not _is_int(value) or (value < 1 and value != -1):
+            raise InvalidRequestError(
+                "top_k", f"must be a positive integer (or -1 for all), got {value!r}"
+            )
+    if "top_logprobs" in params:
+        value = params["top_logprobs"]
+        if not _is_int(value) or not 0 <= value <= 20:
+            raise InvalidRequestError(
+                "top_logprobs", f"must be an integer from 0 to 20, got {value!r}"
+            )
+        if not params.get("logprobs"):
+            raise InvalidRequestError("top_logprobs", "needs logprobs=True")
+    if "logprobs" in params and not isinstance(params["logprobs"], bool):
+        raise InvalidRequestError("logprobs", "must be True or False")
+    if "seed" in params and not _is_int(params["seed"]):
+        raise InvalidRequestError("seed", f"must be an integer, got {params['seed']!r}")
+    if "stop" in params:
+        stop = params["stop"]
+        if not isinstance(stop, str) and not (
+            isinstance(stop, (list, tuple)) and all(isinstance(s, str) and s for s in stop)
+        ):
+            raise InvalidRequestError("stop", "must be a string or a list of non-empty strings")
+    if "stream_options" in params:
+        if not stream:
+            raise InvalidRequestError("stream_options", "is only allowed with stream=True")
+        if not isinstance(params["stream_options"], Mapping):
+            raise InvalidRequestError(
+                "stream_options", 'must be a dict such as {"include_usage": True}'
+            )
+    if "response_format" in params:
+        rf = params["response_format"]
+        if not isinstance(rf, Mapping) or not isinstance(rf.get("type"), str):
+            raise InvalidRequestError(
+                "response_format", 'must be a dict with a "type", e.g. {"type": "json_object"}'
+            )
+    if "tools" in params:
+        tools = params["tools"]
+        if not isinstance(tools, (list, tuple)):
+            raise InvalidRequestError("tools", "must be a list of tool definitions")
+        for i, t in enumerate(tools):
+            fn = t.get("function") if isinstance(t, Mapping) else None
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
+                raise InvalidRequestError(
+                    f"tools[{i}]",
+                    'must be {"type": "function", "function": {"name": ..., "parameters": {...}}}',
+                )
+    if "tool_choice" in params:
+        choice = params["tool_choice"]
+        if isinstance(choice, str):
+            if choice not in ("none", "auto", "required"):
+                raise InvalidRequestError(
+                    "tool_choice",
+                    f'must be "none", "auto", "required" or a named function, got {choice!r}',
+                )
+        elif not (
+            isinstance(choice, Mapping)
+            and isinstance(choice.get("function"), Mapping)
+            and isinstance(choice["function"].get("name"), str)
+        ):
+            raise InvalidRequestError(
+                "tool_choice",
+                'a named choice must be {"type": "function", "function": {"name": ...}}',
+            )
+        if choice != "none" and not params.get("tools"):
+            raise InvalidRequestError("tool_choice", "needs tools")
+
+
+def build_chat_body(
+    messages: object, model: str, stream: bool, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Validate a chat call and return its JSON body (without ``extra_body``)."""
+    unknown = [k for k in params if k not in CHAT_PARAMS and k not in REQUEST_OPTIONS]
+    if unknown:
+        raise TypeError(
+            f"create() got unexpected keyword argument(s): {', '.join(sorted(unknown))}; "
+            "pass server-specific fields in extra_body={...}"
+        )
+    body_params = {k: v for k, v in params.items() if v is not None and k not in REQUEST_OPTIONS}
+    _check_params(body_params, stream)
+    body: dict[str, Any] = {"model": model, "messages": normalize_messages(messages)}
+    body.update(body_params)
+    if stream:
+        body["stream"] = True
+    return body

@@ -1,0 +1,359 @@
+"""Exceptions raised by llama_client.
+
+The hierarchy::
+
+    LlamaClientError
+    ├── InvalidRequestError (also a ValueError)   bad input, raised before any network I/O
+    └── APIError                                  something went wrong talking to the server
+        ├── APIConnectionError                    the request never got an HTTP answer
+        │   └── APITimeoutError
+        ├── APIStatusError                        the server answered with a 4xx/5xx status
+        │   ├── BadRequestError (400)
+        │   │   └── ContextLengthExceededError    prompt (+ output) longer than the context
+        │   ├── AuthenticationError (401)
+        │   ├── PermissionDeniedError (403)
+        │   ├── NotFoundError (404)
+        │   ├── ConflictError (409)
+        │   ├── UnprocessableEntityError (422)
+        │   ├── RateLimitError (429)
+        │   └── InternalServerError (>= 500)
+        ├── StreamError                           an event stream broke or carried an error
+        └── ResponseValidationError               a success status whose body is not what it should be
+
+Every message is built from what the server sent; API keys never appear in it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ContextLengthExceededError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "LlamaClientError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "StreamError",
+    "UnprocessableEntityError",
+]
+
+# How much of a server body an exception message shows.
+_BODY_PREVIEW = 2000
+
+
+class LlamaClientError(Exception):
+    """Base class of every exception this package raises on purpose."""
+
+
+class InvalidRequestError(LlamaClientError, ValueError):
+    """The call's arguments are invalid; nothing was sent.
+
+    ``field`` names the offending argument (``"messages[2].tool_call_id"``, ``"temperature"``).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class APIError(LlamaClientError):
+    """A failure while talking to the server."""
+
+    message: str
+    request: httpx.Request | None
+    body: object | None
+
+    def __init__(
+        self, message: str, *, request: httpx.Request | None = None, body: object | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.body = body
+
+
+class APIConnectionError(APIError):
+    """No HTTP answer: the connection failed, was refused or dropped."""
+
+    def __init__(
+        self, message: str = "Connection error.", *, request: httpx.Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+    def __init__(
+        self, message: str = "Request timed out.", *, request: httpx.Request | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status (4xx or 5xx)."""
+
+    status_code: int
+    response: httpx.Response
+    request_id: str | None
+    #: ``error.type`` from the body, when there is one (``"BadRequestError"``, ``"server_error"``...)
+    error_type: str | None
+    #: ``error.code`` from the body: an int (vLLM, llama.cpp), a string (OpenAI style) or None
+    code: int | str | None
+    #: ``error.param`` from the body, when there is one
+    param: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx.Response,
+        body: object | None,
+        error_type: str | None = None,
+        code: int | str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, request=response.request if _has_request(response) else None, body=body
+        )
+        self.response = response
+        self.status_code = response.status_code
+        self.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        self.error_type = error_type
+        self.code = code
+        self.param = param
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class ContextLengthExceededError(BadRequestError):
+    """The prompt (or prompt plus requested output) does not fit the model's context window."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: missing or wrong API key."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: unknown model or route."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429. ``retry_after`` is the server's requested wait in seconds, or None."""
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx.Response,
+        body: object | None,
+        error_type: str | None = None,
+        code: int | str | None = None,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, response=response, body=body, error_type=error_type, code=code, param=param
+        )
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx."""
+
+
+class StreamError(APIError):
+    """An event stream carried an error event, or ended before it was complete."""
+
+
+class ResponseValidationError(APIError):
+    """A success status whose body is not the expected shape. ``body`` holds what arrived."""
+
+
+def _has_request(response: httpx.Response) -> bool:
+    try:
+        response.request  # noqa: B018 - raises RuntimeError when unset
+    except RuntimeError:
+        return False
+    return True
+
+
+def preview(text: str | bytes, limit: int = _BODY_PREVIEW) -> str:
+    """A bounded, printable rendering of a server body for exception messages."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if len(text) > limit:
+        return text[:limit] + f"... [{len(text) - limit} more characters]"
+    return text
+
+
+class ErrorInfo:
+    """What could be read out of an error body, whatever its shape."""
+
+    __slots__ = ("code", "message", "param", "type")
+
+    def __init__(
+        self,
+        message: str,
+        type: str | None = None,
+        code: int | str | None = None,
+        param: str | None = None,
+    ) -> None:
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+
+
+def _as_opt_str(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _as_code(value: object) -> int | str | None:
+    if isinstance(value, bool):
+        return str(value)
+    if value is None or isinstance(value, (int, str)):
+        return value
+    return str(value)
+
+
+def error_info(body: object, status_code: int | None = None) -> ErrorInfo:
+    """Read message, type, code and param out of any error body shape servers send.
+
+    Accepts ``{"error": {...}}``, ``{"error": "text"}``, ``{"detail": ...}`` (FastAPI),
+    ``{"message": ...}``, a list, plain text and empty bodies. Never raises.
+    """
+    fallback = f"HTTP {status_code}" if status_code is not None else "unknown error"
+    if body is None or body == "" or body == b"":
+        return ErrorInfo(fallback)
+    if isinstance(body, (str, bytes)):
+        return ErrorInfo(preview(body).strip() or fallback)
+    if isinstance(body, dict):
+        err: Any = body.get("error")
+        if isinstance(err, dict):
+            msg = err.get("message")
+            if not isinstance(msg, str) or not msg:
+                msg = _as_opt_str(err.get("msg")) or _as_opt_str(err) or fallback
+            return ErrorInfo(
+                preview(msg),
+                type=_as_opt_str(err.get("type")),
+                code=_as_code(err.get("code")),
+                param=_as_opt_str(err.get("param")),
+            )
+        if isinstance(err, str) and err:
+            # {"error": "Unauthorized"} (vLLM), TGI {"error": "...", "error_type": "..."}
+            etype = (
+                body.get("error_type")
+                if isinstance(body.get("error_type"), str)
+                else body.get("type")
+            )
+            return ErrorInfo(preview(err), type=_as_opt_str(etype), code=_as_code(body.get("code")))
+        for key in ("detail", "message", "msg"):
+            value = body.get(key)
+            if value:
+                return ErrorInfo(
+                    preview(value if isinstance(value, str) else json.dumps(value, default=str)),
+                    type=_as_opt_str(body.get("type")),
+                    code=_as_code(body.get("code")),
+                )
+    try:
+        return ErrorInfo(preview(json.dumps(body, default=str)))
+    except (TypeError, ValueError):  # pragma: no cover - defensive
+        return ErrorInfo(fallback)
+
+
+# Lower-case fragments of context-overflow messages from vLLM, llama.cpp, llama-cpp-python,
+# TGI and OpenAI-style servers.
+_CONTEXT_PATTERNS = (
+    "maximum context length",
+    "context length exceeded",
+    "context_length_exceeded",
+    "exceeds the available context size",
+    "exceed_context_size",
+    "context window",
+    "prompt is too long",
+    "input is too long",
+    "too many input tokens",
+    "must be <= ",  # TGI: `inputs` tokens + `max_new_tokens` must be <= N
+    "reduce the length of the",
+)
+
+
+def is_context_length_error(info: ErrorInfo) -> bool:
+    """True when an error body says the prompt does not fit the context window."""
+    for value in (info.type, info.code if isinstance(info.code, str) else None):
+        if value and ("context_length" in value or "context_size" in value):
+            return True
+    if info.param == "input_tokens":
+        return True
+    text = info.message.lower()
+    return any(p in text for p in _CONTEXT_PATTERNS)
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error(
+    response: httpx.Response, body: object, *, retry_after: float | None = None
+) -> APIStatusError:
+    """Build the exception for an error response from its status and parsed body."""
+    status = response.status_code
+    info = error_info(body, status)
+    message = f"Error code: {status} - {info.message}"
+    kwargs: dict[str, Any] = {
+        "response": response,
+        "body": body,
+        "error_type": info.type,
+        "code": info.code,
+        "param": info.param,
+    }
+    cls: type[APIStatusError]
+    if status in (400, 413, 422) and is_context_length_error(info):
+        cls = ContextLengthExceededError
+    elif status >= 500:
+        cls = InternalServerError
+    else:
+        cls = _STATUS_CLASSES.get(status, APIStatusError)
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)

@@ -1,0 +1,237 @@
+"""Chat completion types: request messages and response objects.
+
+Request messages may be given as these models or as plain dicts of the same shape. Response
+models accept what real servers send (``tool_calls`` absent or null, ``content`` null or "",
+``choices: []`` in a usage chunk, ``stop_reason`` as null, string or integer) and keep unknown
+fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ._base import ResponseModel
+
+__all__ = [
+    "AssistantMessage",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatMessage",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaFunction",
+    "ChoiceDeltaToolCall",
+    "ChoiceLogprobs",
+    "ChunkChoice",
+    "ContentPart",
+    "FunctionCall",
+    "ImagePart",
+    "ImageURL",
+    "SystemMessage",
+    "TextPart",
+    "TokenLogprob",
+    "ToolCall",
+    "ToolMessage",
+    "TopLogprob",
+    "Usage",
+    "UserMessage",
+]
+
+
+# --------------------------------------------------------------------------- request messages
+
+
+class _Param(BaseModel):
+    """Base of request-side models: unknown fields are passed through to the server."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class TextPart(_Param):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageURL(_Param):
+    url: str
+    detail: str | None = None
+
+
+class ImagePart(_Param):
+    """An image for vision models (Llama 3.2 11B/90B Vision)."""
+
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageURL
+
+
+ContentPart = TextPart | ImagePart
+
+
+class FunctionCall(ResponseModel):
+    """The function a tool call names, and its arguments as the JSON text the server sent."""
+
+    name: str
+    arguments: str = ""
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _arguments_as_text(cls, value: object) -> object:
+        # Some servers send the arguments as an object, or null; keep one type: the JSON text.
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, ensure_ascii=False)
+        return value
+
+
+class ToolCall(ResponseModel):
+    """A tool call requested by the model. ``id`` is an opaque server string."""
+
+    id: str | None = None
+    type: str = "function"
+    function: FunctionCall
+
+
+class SystemMessage(_Param):
+    role: Literal["system"] = "system"
+    content: str | list[TextPart]
+    name: str | None = None
+
+
+class UserMessage(_Param):
+    role: Literal["user"] = "user"
+    content: str | list[ContentPart]
+    name: str | None = None
+
+
+class AssistantMessage(_Param):
+    role: Literal["assistant"] = "assistant"
+    content: str | list[TextPart] | None = None
+    tool_calls: list[ToolCall] | None = None
+    name: str | None = None
+
+
+class ToolMessage(_Param):
+    role: Literal["tool"] = "tool"
+    content: str | list[TextPart]
+    tool_call_id: str
+
+
+ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class TopLogprob(ResponseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(ResponseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(ResponseModel):
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
+
+
+class Usage(ResponseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletionMessage(ResponseModel):
+    """The assistant's reply. ``content`` may be None (tool calls only) or ""."""
+
+    role: str = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+    def to_param(self) -> dict[str, object]:
+        """This message as a request message, ready to append to a conversation."""
+        out: dict[str, object] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": c.type,
+                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                }
+                for c in self.tool_calls
+            ]
+        return out
+
+
+class Choice(ResponseModel):
+    index: int = 0
+    message: ChatCompletionMessage
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+    #: vLLM only: None at EOS, the matched stop string, or a stop token id
+    stop_reason: str | int | None = None
+
+
+class ChatCompletion(ResponseModel):
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+
+class ChoiceDeltaFunction(ResponseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _arguments_as_text(cls, value: object) -> object:
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, ensure_ascii=False)
+        return value
+
+
+class ChoiceDeltaToolCall(ResponseModel):
+    index: int | None = None
+    id: str | None = None
+    type: str | None = None
+    function: ChoiceDeltaFunction | None = None
+
+
+class ChoiceDelta(ResponseModel):
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
+
+
+class ChunkChoice(ResponseModel):
+    index: int = 0
+    delta: ChoiceDelta = ChoiceDelta()
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+    stop_reason: str | int | None = None
+
+
+class ChatCompletionChunk(ResponseModel):
+    """One streamed chunk. A usage-only chunk has ``choices == []``."""
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None

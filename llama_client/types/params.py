@@ -1,0 +1,57 @@
+"""Keyword arguments of ``chat.completions.create`` (for type checkers and editors)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import httpx
+from typing_extensions import TypedDict
+
+from .chat import ChatMessage
+
+__all__ = ["ChatCompletionParams", "MessageParam", "RequestOptions"]
+
+#: A message as a typed model or as a plain dict of the same shape.
+MessageParam = ChatMessage | Mapping[str, object]
+
+
+class RequestOptions(TypedDict, total=False):
+    """Per-call options that shape the HTTP request rather than the JSON body."""
+
+    #: Headers added to (or overriding) the client's for this call.
+    extra_headers: Mapping[str, str]
+    #: Query parameters added to the URL.
+    extra_query: Mapping[str, str]
+    #: Fields merged into the JSON body last (server-specific options such as vLLM's
+    #: ``stop_token_ids``, ``ignore_eos`` or ``structured_outputs``).
+    extra_body: Mapping[str, object]
+    #: Seconds (or an ``httpx.Timeout``) for this call instead of the client's.
+    timeout: float | httpx.Timeout
+
+
+class ChatCompletionParams(RequestOptions, total=False):
+    """The body parameters ``create`` accepts by name. ``None`` means "not sent"."""
+
+    frequency_penalty: float | None
+    logit_bias: Mapping[str, float] | None
+    logprobs: bool | None
+    max_completion_tokens: int | None
+    max_tokens: int | None
+    metadata: Mapping[str, str] | None
+    min_p: float | None
+    n: int | None
+    parallel_tool_calls: bool | None
+    presence_penalty: float | None
+    repetition_penalty: float | None
+    response_format: Mapping[str, object] | None
+    seed: int | None
+    stop: str | Sequence[str] | None
+    stream_options: Mapping[str, object] | None
+    temperature: float | None
+    tool_choice: Literal["none", "auto", "required"] | Mapping[str, object] | None
+    tools: Sequence[Mapping[str, object]] | None
+    top_k: int | None
+    top_logprobs: int | None
+    top_p: float | None
+    user: str | None
