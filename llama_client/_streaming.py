@@ -34,20 +34,22 @@ class ChatChunkDecoder:
     with a choice that never got a ``finish_reason`` (or with no event at all).
     """
 
-    __slots__ = ("_open", "_sse", "chunks_seen", "done")
+    __slots__ = ("_open", "_sse", "chunks_seen", "done", "error")
 
     def __init__(self) -> None:
         self._sse = SSEDecoder()
         self._open: set[int] = set()  # choice indexes seen without a finish_reason yet
         self.chunks_seen = 0
         self.done = False
+        #: An error found after some chunks of the same read: raised once those reached the caller.
+        self.error: Exception | None = None
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
         return self._events(self._sse.feed(data))
 
     def finish(self) -> list[ChatCompletionChunk]:
         chunks = self._events(self._sse.flush())
-        if not self.done:
+        if not self.done and self.error is None:
             if self.chunks_seen == 0:
                 raise StreamError(
                     "The stream ended before any event arrived (empty response body)."
@@ -64,10 +66,22 @@ class ChatChunkDecoder:
         for event in events:
             if self.done:
                 break
-            chunk = self._parse(event)
+            try:
+                chunk = self._parse(event)
+            except (StreamError, ResponseValidationError) as exc:
+                if not out:
+                    raise
+                self.error = exc  # deliver the chunks before it first
+                break
             if chunk is not None:
                 out.append(chunk)
         return out
+
+    def raise_pending(self) -> None:
+        """Raise an error held back by :meth:`feed` until its preceding chunks were delivered."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
     def _parse(self, event: ServerSentEvent) -> ChatCompletionChunk | None:
         data = event.data
@@ -130,9 +144,11 @@ class Stream(Generic[T]):
         try:
             for data in self.response.iter_bytes():
                 yield from decoder.feed(data)  # type: ignore[misc]
+                decoder.raise_pending()
                 if decoder.done:
                     return
             yield from decoder.finish()  # type: ignore[misc]
+            decoder.raise_pending()
         except httpx.TransportError as exc:
             raise _broken(exc, decoder) from exc
         finally:
@@ -175,10 +191,12 @@ class AsyncStream(Generic[T]):
             async for data in self.response.aiter_bytes():
                 for chunk in decoder.feed(data):
                     yield chunk  # type: ignore[misc]
+                decoder.raise_pending()
                 if decoder.done:
                     return
             for chunk in decoder.finish():
                 yield chunk  # type: ignore[misc]
+            decoder.raise_pending()
         except httpx.TransportError as exc:
             raise _broken(exc, decoder) from exc
         finally:

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import llama_client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_all_is_honest() -> None:
+    for name in llama_client.__all__:
+        assert hasattr(llama_client, name), name
+    public = {n for n in dir(llama_client) if not n.startswith("_") and n not in {"annotations"}}
+    modules = {"client", "errors", "types"}
+    assert public - modules - set(llama_client.__all__) == set()
+
+
+def test_version_is_in_one_place() -> None:
+    text = (ROOT / "llama_client" / "_version.py").read_text()
+    assert f'__version__ = "{llama_client.__version__}"' in text
+    assert "version =" not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("[")[0]
+
+
+def test_ships_py_typed() -> None:
+    assert (ROOT / "llama_client" / "py.typed").exists()
+
+
+def test_import_pulls_in_no_optional_dependency() -> None:
+    code = (
+        "import sys, llama_client\n"
+        "bad = [m for m in ('aiohttp', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
