@@ -19,6 +19,11 @@ The hierarchy::
         │   └── InternalServerError (>= 500)
         ├── StreamError                           an event stream broke or carried an error
         └── ResponseValidationError               a success status whose body is not what it should be
+            └── ToolCallArgumentsError            a tool call's arguments are not valid JSON / not valid
+                                                  for the tool's parameters
+    ├── MaxToolRoundsError                        run_tools() hit max_rounds; carries the conversation
+    └── StructuredOutputError                     parse(): no valid reply after every retry
+        └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
 
 Every message is built from what the server sent; API keys never appear in it.
 """
@@ -30,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
+
+    from .types.chat import ChatCompletion, Usage
 
 __all__ = [
     "APIConnectionError",
@@ -43,11 +50,15 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "LlamaClientError",
+    "MaxToolRoundsError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
     "StreamError",
+    "StructuredOutputError",
+    "StructuredOutputTruncatedError",
+    "ToolCallArgumentsError",
     "UnprocessableEntityError",
 ]
 
@@ -198,6 +209,72 @@ class StreamError(APIError):
 
 class ResponseValidationError(APIError):
     """A success status whose body is not the expected shape. ``body`` holds what arrived."""
+
+
+class ToolCallArgumentsError(ResponseValidationError):
+    """A tool call's arguments cannot be used: not a JSON object, or invalid for the tool.
+
+    ``tool_name`` is the called tool, ``arguments`` the raw text as the server sent it and
+    ``errors`` the individual problems (JSON syntax or schema validation), one line each.
+    """
+
+    def __init__(self, tool_name: str, arguments: str, errors: list[str]) -> None:
+        shown = preview(arguments, 500) if arguments else "<empty>"
+        super().__init__(
+            f"Invalid arguments for tool {tool_name!r}: {'; '.join(errors)} (arguments: {shown})",
+            body=arguments,
+        )
+        self.tool_name = tool_name
+        self.arguments = arguments
+        self.errors = errors
+
+
+class MaxToolRoundsError(LlamaClientError):
+    """``run_tools`` made ``max_rounds`` requests and the model still asked for tools.
+
+    ``messages`` is the conversation so far (a valid history: every tool call in it has its
+    result), ``completion`` the last reply, whose tool calls were not run.
+    """
+
+    def __init__(
+        self, max_rounds: int, messages: list[dict[str, Any]], completion: ChatCompletion
+    ) -> None:
+        super().__init__(
+            f"The model still asked for tools after {max_rounds} round(s); the conversation so far "
+            "is in .messages and the unanswered reply in .completion (raise max_rounds to allow more)."
+        )
+        self.max_rounds = max_rounds
+        self.messages = messages
+        self.completion = completion
+
+
+class StructuredOutputError(LlamaClientError):
+    """``parse()`` got no reply that validates against the requested format.
+
+    ``attempts`` holds the raw text of every reply (None when a reply had no content),
+    ``errors`` why each one was rejected, ``usage`` the token usage summed over all attempts
+    and ``completion`` the last ChatCompletion.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: list[str | None],
+        errors: list[str],
+        usage: Usage,
+        completion: ChatCompletion,
+    ) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.errors = errors
+        self.usage = usage
+        self.completion = completion
+
+
+class StructuredOutputTruncatedError(StructuredOutputError):
+    """The reply was cut off by the token limit (``finish_reason == "length"``); raise
+    ``max_tokens`` (or shorten the prompt) rather than retrying."""
 
 
 def _has_request(response: httpx.Response) -> bool:

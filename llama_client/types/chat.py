@@ -9,10 +9,11 @@ fields.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..errors import ToolCallArgumentsError
 from ._base import ResponseModel
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "FunctionCall",
     "ImagePart",
     "ImageURL",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
     "SystemMessage",
     "TextPart",
     "TokenLogprob",
@@ -76,6 +80,31 @@ class FunctionCall(ResponseModel):
 
     name: str
     arguments: str = ""
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict. ``""`` (some servers' way of saying "none") gives ``{}``.
+
+        Raises :class:`~llama_client.ToolCallArgumentsError` when the text is not a JSON object
+        (e.g. a call cut off by ``max_tokens``).
+        """
+        text = self.arguments
+        if not text.strip():
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ToolCallArgumentsError(self.name, text, [f"not valid JSON: {exc}"]) from None
+        if isinstance(value, str):
+            # Double-encoded: a JSON string holding the JSON object.
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        if not isinstance(value, dict):
+            raise ToolCallArgumentsError(
+                self.name, text, [f"expected a JSON object, got {type(value).__name__}"]
+            )
+        return value
 
     @field_validator("arguments", mode="before")
     @classmethod
@@ -157,6 +186,10 @@ class ChatCompletionMessage(ResponseModel):
     role: str = "assistant"
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    #: Set by the SDK when it recognised a tool call written as text: the content as sent.
+    raw_content: str | None = None
+    #: Set by the SDK: tool calls naming a tool that was not offered (kept, never run).
+    rejected_tool_calls: list[ToolCall] | None = None
 
     def to_param(self) -> dict[str, object]:
         """This message as a request message, ready to append to a conversation."""
@@ -180,6 +213,9 @@ class Choice(ResponseModel):
     logprobs: ChoiceLogprobs | None = None
     #: vLLM only: None at EOS, the matched stop string, or a stop token id
     stop_reason: str | int | None = None
+    #: Set by the SDK when it changed ``finish_reason`` (a tool call found in the text): the
+    #: finish reason the server sent.
+    raw_finish_reason: str | None = None
 
 
 class ChatCompletion(ResponseModel):
@@ -190,6 +226,25 @@ class ChatCompletion(ResponseModel):
     choices: list[Choice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+
+
+T = TypeVar("T")
+
+
+class ParsedChatCompletionMessage(ChatCompletionMessage, Generic[T]):
+    """A message whose content was validated by ``parse()``: ``parsed`` holds the result."""
+
+    parsed: T | None = None
+
+
+class ParsedChoice(Choice, Generic[T]):
+    message: ParsedChatCompletionMessage[T]
+
+
+class ParsedChatCompletion(ChatCompletion, Generic[T]):
+    """What ``chat.completions.parse()`` returns: ``choices[i].message.parsed`` is typed."""
+
+    choices: list[ParsedChoice[T]]  # type: ignore[assignment]
 
 
 class ChoiceDeltaFunction(ResponseModel):
