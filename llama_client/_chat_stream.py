@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from ._streaming import AsyncStream, Stream
+from ._tool_calls import TextHoldBack, ToolCallPolicy, text_was_call
 from .types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -186,6 +187,14 @@ class ChatCompletionAccumulator:
         )
 
 
+def _held_text(hold: TextHoldBack, final: ChatCompletion) -> str:
+    # Text held back because it started like a tool call: show it unless it was one; if it
+    # was, show only the prose around the call.
+    if text_was_call(final):
+        return hold.release(True) + (final.choices[0].message.content or "")
+    return hold.release(False)
+
+
 class ChatCompletionStream:
     """What ``with client.chat.completions.stream(...) as s`` gives.
 
@@ -193,10 +202,14 @@ class ChatCompletionStream:
     :meth:`get_final_completion` reads whatever is left and returns the whole ChatCompletion.
     """
 
-    def __init__(self, stream: Stream[ChatCompletionChunk]) -> None:
+    def __init__(
+        self, stream: Stream[ChatCompletionChunk], tool_policy: ToolCallPolicy | None = None
+    ) -> None:
         self._stream = stream
         self._acc = ChatCompletionAccumulator()
         self._chunks = self._iterate()
+        self._policy = tool_policy
+        self._final: ChatCompletion | None = None
 
     @property
     def response(self) -> Any:
@@ -213,19 +226,34 @@ class ChatCompletionStream:
 
     @property
     def text_stream(self) -> Iterator[str]:
-        """The content of choice 0 as it arrives."""
+        """The content of choice 0 as it arrives.
+
+        When tools were offered, text that starts like a tool call is held back until the end
+        and only shown if it was not one.
+        """
+        hold = self._policy.holdback() if self._policy else None
         for chunk in self._chunks:
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
-                    yield choice.delta.content
+                    text = hold.feed(choice.delta.content) if hold else choice.delta.content
+                    if text:
+                        yield text
+        if hold is not None:
+            rest = _held_text(hold, self.get_final_completion())
+            if rest:
+                yield rest
 
     def until_done(self) -> None:
         for _ in self._chunks:
             pass
 
     def get_final_completion(self) -> ChatCompletion:
+        """The whole ChatCompletion; with tools, its tool calls validated and completed."""
         self.until_done()
-        return self._acc.completion()
+        if self._final is None:
+            completion = self._acc.completion()
+            self._final = self._policy.apply(completion) if self._policy else completion
+        return self._final
 
     def get_final_text(self) -> str:
         self.until_done()
@@ -253,12 +281,17 @@ class ChatCompletionStream:
 class ChatCompletionStreamManager:
     """Opens the request when the ``with`` block is entered, closes it when it is left."""
 
-    def __init__(self, open_stream: Callable[[], Stream[ChatCompletionChunk]]) -> None:
+    def __init__(
+        self,
+        open_stream: Callable[[], Stream[ChatCompletionChunk]],
+        tool_policy: ToolCallPolicy | None = None,
+    ) -> None:
         self._open = open_stream
+        self._policy = tool_policy
         self._stream: ChatCompletionStream | None = None
 
     def __enter__(self) -> ChatCompletionStream:
-        self._stream = ChatCompletionStream(self._open())
+        self._stream = ChatCompletionStream(self._open(), self._policy)
         return self._stream
 
     def __exit__(
@@ -274,10 +307,14 @@ class ChatCompletionStreamManager:
 class AsyncChatCompletionStream:
     """The async twin of :class:`ChatCompletionStream`."""
 
-    def __init__(self, stream: AsyncStream[ChatCompletionChunk]) -> None:
+    def __init__(
+        self, stream: AsyncStream[ChatCompletionChunk], tool_policy: ToolCallPolicy | None = None
+    ) -> None:
         self._stream = stream
         self._acc = ChatCompletionAccumulator()
         self._chunks = self._iterate()
+        self._policy = tool_policy
+        self._final: ChatCompletion | None = None
 
     @property
     def response(self) -> Any:
@@ -297,18 +334,29 @@ class AsyncChatCompletionStream:
         return self._text()
 
     async def _text(self) -> AsyncIterator[str]:
+        hold = self._policy.holdback() if self._policy else None
         async for chunk in self._chunks:
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
-                    yield choice.delta.content
+                    text = hold.feed(choice.delta.content) if hold else choice.delta.content
+                    if text:
+                        yield text
+        if hold is not None:
+            rest = _held_text(hold, await self.get_final_completion())
+            if rest:
+                yield rest
 
     async def until_done(self) -> None:
         async for _ in self._chunks:
             pass
 
     async def get_final_completion(self) -> ChatCompletion:
+        """The whole ChatCompletion; with tools, its tool calls validated and completed."""
         await self.until_done()
-        return self._acc.completion()
+        if self._final is None:
+            completion = self._acc.completion()
+            self._final = self._policy.apply(completion) if self._policy else completion
+        return self._final
 
     async def get_final_text(self) -> str:
         await self.until_done()
@@ -336,13 +384,16 @@ class AsyncChatCompletionStream:
 
 class AsyncChatCompletionStreamManager:
     def __init__(
-        self, open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]]
+        self,
+        open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
+        tool_policy: ToolCallPolicy | None = None,
     ) -> None:
         self._open = open_stream
+        self._policy = tool_policy
         self._stream: AsyncChatCompletionStream | None = None
 
     async def __aenter__(self) -> AsyncChatCompletionStream:
-        self._stream = AsyncChatCompletionStream(await self._open())
+        self._stream = AsyncChatCompletionStream(await self._open(), self._policy)
         return self._stream
 
     async def __aexit__(

@@ -21,6 +21,7 @@ from typing_extensions import Self, Unpack
 from ._chat_stream import AsyncChatCompletionStreamManager, ChatCompletionStreamManager
 from ._response import APIResponse, parse_model
 from ._streaming import AsyncStream, ChatChunkDecoder, Stream
+from ._tool_calls import ToolCallPolicy, prepare_tool_params
 from ._transport import AsyncSender, RetryPolicy, SyncSender
 from ._validation import REQUEST_OPTIONS, build_chat_body
 from ._version import __version__
@@ -188,12 +189,22 @@ class _BaseClient:
         model: str | None,
         stream: bool,
         params: Mapping[str, Any],
-    ) -> httpx.Request:
+    ) -> tuple[httpx.Request, ToolCallPolicy | None]:
+        """The request, and what to do with the reply's tool calls (None without tools)."""
+        params, tool_policy = prepare_tool_params(params)
         body = build_chat_body(messages, self._resolve_model(model), stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
-        return self._build_request(
+        request = self._build_request(
             http, "POST", "/chat/completions", body=body, options=options, stream=stream
         )
+        return request, tool_policy
+
+    @staticmethod
+    def _finish_chat(
+        response: httpx.Response, tool_policy: ToolCallPolicy | None
+    ) -> ChatCompletion:
+        completion = parse_model(response, ChatCompletion)
+        return tool_policy.apply(completion) if tool_policy else completion
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -298,9 +309,9 @@ class LlamaClient(_BaseClient):
         model: str | None,
         stream: bool,
         params: Mapping[str, Any],
-    ) -> httpx.Response:
-        request = self._chat_request(self._http, messages, model, stream, params)
-        return self._sender.send(request, stream=stream)
+    ) -> tuple[httpx.Response, ToolCallPolicy | None]:
+        request, tool_policy = self._chat_request(self._http, messages, model, stream, params)
+        return self._sender.send(request, stream=stream), tool_policy
 
     def _get(self, path: str, cls: type[M], options: Mapping[str, Any]) -> M:
         request = self._build_request(self._http, "GET", path, options=self._check_options(options))
@@ -388,9 +399,9 @@ class AsyncLlamaClient(_BaseClient):
         model: str | None,
         stream: bool,
         params: Mapping[str, Any],
-    ) -> httpx.Response:
-        request = self._chat_request(self._http, messages, model, stream, params)
-        return await self._sender.send(request, stream=stream)
+    ) -> tuple[httpx.Response, ToolCallPolicy | None]:
+        request, tool_policy = self._chat_request(self._http, messages, model, stream, params)
+        return await self._sender.send(request, stream=stream), tool_policy
 
     async def _get(self, path: str, cls: type[M], options: Mapping[str, Any]) -> M:
         request = self._build_request(self._http, "GET", path, options=self._check_options(options))
@@ -441,11 +452,16 @@ class Completions:
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
     ) -> ChatCompletion | Stream[ChatCompletionChunk]:
-        """Create a chat completion; with ``stream=True`` an iterator of chunks."""
-        response = self._client._send_chat(messages, model, stream, params)
+        """Create a chat completion; with ``stream=True`` an iterator of chunks.
+
+        With ``tools``, the reply's tool calls are checked against them and a Llama tool call
+        written as text becomes ``tool_calls`` (``parse_tool_calls=False`` turns that off);
+        raw chunks of ``stream=True`` are passed on as sent (use :meth:`stream` for that).
+        """
+        response, tool_policy = self._client._send_chat(messages, model, stream, params)
         if stream:
             return Stream(response, ChatChunkDecoder())
-        return parse_model(response, ChatCompletion)
+        return self._client._finish_chat(response, tool_policy)
 
     def stream(
         self,
@@ -461,11 +477,12 @@ class Completions:
         the ``with`` block is entered.
         """
         client = self._client
-        request = client._chat_request(
+        request, tool_policy = client._chat_request(
             client._http, messages, model, True, client._with_stream_usage(dict(params))
         )
         return ChatCompletionStreamManager(
-            lambda: Stream(client._sender.send(request, stream=True), ChatChunkDecoder())
+            lambda: Stream(client._sender.send(request, stream=True), ChatChunkDecoder()),
+            tool_policy,
         )
 
     @cached_property
@@ -504,12 +521,12 @@ class CompletionsWithRawResponse:
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
     ) -> APIResponse[ChatCompletion] | APIResponse[Stream[ChatCompletionChunk]]:
-        response = self._client._send_chat(messages, model, stream, params)
+        response, tool_policy = self._client._send_chat(messages, model, stream, params)
         if stream:
             return APIResponse(
                 response, lambda: Stream[ChatCompletionChunk](response, ChatChunkDecoder())
             )
-        return APIResponse(response, lambda: parse_model(response, ChatCompletion))
+        return APIResponse(response, lambda: self._client._finish_chat(response, tool_policy))
 
 
 class Chat:
@@ -584,10 +601,10 @@ class AsyncCompletions:
         **params: Unpack[ChatCompletionParams],
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Create a chat completion; with ``stream=True`` an async iterator of chunks."""
-        response = await self._client._send_chat(messages, model, stream, params)
+        response, tool_policy = await self._client._send_chat(messages, model, stream, params)
         if stream:
             return AsyncStream(response, ChatChunkDecoder())
-        return parse_model(response, ChatCompletion)
+        return self._client._finish_chat(response, tool_policy)
 
     def stream(
         self,
@@ -598,14 +615,14 @@ class AsyncCompletions:
     ) -> AsyncChatCompletionStreamManager:
         """``async with ac.chat.completions.stream(...) as s:`` — see :meth:`Completions.stream`."""
         client = self._client
-        request = client._chat_request(
+        request, tool_policy = client._chat_request(
             client._http, messages, model, True, client._with_stream_usage(dict(params))
         )
 
         async def open_stream() -> AsyncStream[ChatCompletionChunk]:
             return AsyncStream(await client._sender.send(request, stream=True), ChatChunkDecoder())
 
-        return AsyncChatCompletionStreamManager(open_stream)
+        return AsyncChatCompletionStreamManager(open_stream, tool_policy)
 
     @cached_property
     def with_raw_response(self) -> AsyncCompletionsWithRawResponse:
@@ -642,12 +659,12 @@ class AsyncCompletionsWithRawResponse:
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
     ) -> APIResponse[ChatCompletion] | APIResponse[AsyncStream[ChatCompletionChunk]]:
-        response = await self._client._send_chat(messages, model, stream, params)
+        response, tool_policy = await self._client._send_chat(messages, model, stream, params)
         if stream:
             return APIResponse(
                 response, lambda: AsyncStream[ChatCompletionChunk](response, ChatChunkDecoder())
             )
-        return APIResponse(response, lambda: parse_model(response, ChatCompletion))
+        return APIResponse(response, lambda: self._client._finish_chat(response, tool_policy))
 
 
 class AsyncChat:

@@ -198,9 +198,7 @@ def _call_at(
 # -- JSON ---------------------------------------------------------------------------------
 
 
-def _json_at(
-    text: str, start: int, names: frozenset[str]
-) -> tuple[list[TextToolCall], int] | None:
+def _json_at(text: str, start: int, names: frozenset[str]) -> tuple[list[TextToolCall], int] | None:
     try:
         value, end = _DECODER.raw_decode(text, start)
     except ValueError:
@@ -323,7 +321,7 @@ def _bare_call_at(
 
 
 def _closing_positions(text: str, start: int, close: str) -> list[int]:
-    out = []
+    out: list[int] = []
     i = text.find(close, start)
     while i != -1 and len(out) < _MAX_CLOSE_TRIES:
         out.append(i + 1)
@@ -367,29 +365,29 @@ _JSON_NAMES = {"true": True, "false": False, "null": None}
 def _literal(node: ast.expr) -> tuple[bool, object]:
     """A JSON-compatible value from a literal expression; (False, None) for anything else."""
     if isinstance(node, ast.Constant):
-        value = node.value
-        if value is None or isinstance(value, (str, bool, int, float)):
-            return True, value
+        constant = node.value
+        if constant is None or isinstance(constant, (str, bool, int, float)):
+            return True, constant
         return False, None
     if isinstance(node, ast.Name) and node.id in _JSON_NAMES:
         # Models often write JSON's true/false/null inside pythonic calls.
         return True, _JSON_NAMES[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        ok, value = _literal(node.operand)
-        if ok and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, -value if isinstance(node.op, ast.USub) else value
+        ok, number = _literal(node.operand)
+        if ok and isinstance(number, (int, float)) and not isinstance(number, bool):
+            return True, -number if isinstance(node.op, ast.USub) else number
         return False, None
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = []
+        items: list[object] = []
         for element in node.elts:
-            ok, value = _literal(element)
+            ok, item = _literal(element)
             if not ok:
                 return False, None
-            items.append(value)
+            items.append(item)
         return True, items
     if isinstance(node, ast.Dict):
         out: dict[str, object] = {}
-        for key_node, value_node in zip(node.keys, node.values):
+        for key_node, value_node in zip(node.keys, node.values, strict=True):
             if key_node is None:
                 return False, None
             ok_key, key = _literal(key_node)

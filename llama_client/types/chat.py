@@ -8,6 +8,7 @@ fields.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Generic, Literal, TypeVar
 
@@ -96,10 +97,8 @@ class FunctionCall(ResponseModel):
             raise ToolCallArgumentsError(self.name, text, [f"not valid JSON: {exc}"]) from None
         if isinstance(value, str):
             # Double-encoded: a JSON string holding the JSON object.
-            try:
+            with contextlib.suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         if not isinstance(value, dict):
             raise ToolCallArgumentsError(
                 self.name, text, [f"expected a JSON object, got {type(value).__name__}"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from typing_extensions import TypedDict
 
 from .chat import ChatMessage
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ..tools import Tool
 
 __all__ = ["ChatCompletionParams", "MessageParam", "RequestOptions"]
 
@@ -50,8 +55,15 @@ class ChatCompletionParams(RequestOptions, total=False):
     stream_options: Mapping[str, object] | None
     temperature: float | None
     tool_choice: Literal["none", "auto", "required"] | Mapping[str, object] | None
-    tools: Sequence[Mapping[str, object]] | None
+    #: Tools the model may call: :class:`~llama_client.Tool` objects (``@tool``), plain typed
+    #: functions, pydantic model classes (definition only) or OpenAI-style dicts.
+    tools: (
+        Sequence[Tool[..., Any] | Callable[..., Any] | type[BaseModel] | Mapping[str, Any]] | None
+    )
     top_k: int | None
     top_logprobs: int | None
     top_p: float | None
     user: str | None
+    #: Not sent: when tools were given and the reply has no ``tool_calls``, recognise a Llama
+    #: tool call written as text in ``content`` (default True). False leaves content as sent.
+    parse_tool_calls: bool
