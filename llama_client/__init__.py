@@ -3,6 +3,7 @@
 from ._chat_stream import AsyncChatCompletionStream, ChatCompletionAccumulator, ChatCompletionStream
 from ._response import APIResponse
 from ._streaming import AsyncStream, Stream
+from ._tool_loop import ToolRunResult
 from ._version import __version__
 from .client import (
     DEFAULT_BASE_URL,
@@ -23,13 +24,18 @@ from .errors import (
     InternalServerError,
     InvalidRequestError,
     LlamaClientError,
+    MaxToolRoundsError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
     StreamError,
+    StructuredOutputError,
+    StructuredOutputTruncatedError,
+    ToolCallArgumentsError,
     UnprocessableEntityError,
 )
+from .tools import Tool, tool
 from .types import (
     AssistantMessage,
     ChatCompletion,
@@ -39,6 +45,7 @@ from .types import (
     ChoiceDelta,
     Model,
     ModelList,
+    ParsedChatCompletion,
     SystemMessage,
     TextPart,
     ToolCall,
@@ -75,20 +82,28 @@ __all__ = [
     "InvalidRequestError",
     "LlamaClient",
     "LlamaClientError",
+    "MaxToolRoundsError",
     "Model",
     "ModelList",
     "NotFoundError",
+    "ParsedChatCompletion",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
     "Stream",
     "StreamError",
+    "StructuredOutputError",
+    "StructuredOutputTruncatedError",
     "SystemMessage",
     "TextPart",
+    "Tool",
     "ToolCall",
+    "ToolCallArgumentsError",
     "ToolMessage",
+    "ToolRunResult",
     "UnprocessableEntityError",
     "Usage",
     "UserMessage",
     "__version__",
+    "tool",
 ]

@@ -21,14 +21,23 @@ from typing_extensions import Self, Unpack
 from ._chat_stream import AsyncChatCompletionStreamManager, ChatCompletionStreamManager
 from ._response import APIResponse, parse_model
 from ._streaming import AsyncStream, ChatChunkDecoder, Stream
+from ._structured import StructuredOutput
 from ._tool_calls import ToolCallPolicy, prepare_tool_params
+from ._tool_loop import ToolRunResult, arun_tools, run_tools
 from ._transport import AsyncSender, RetryPolicy, SyncSender
 from ._validation import REQUEST_OPTIONS, build_chat_body
 from ._version import __version__
 from .errors import InvalidRequestError
-from .types.chat import ChatCompletion, ChatCompletionChunk
+from .tools import ToolLike
+from .types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from .types.models import Model, ModelList
-from .types.params import ChatCompletionParams, MessageParam, RequestOptions
+from .types.params import (
+    ChatCompletionParams,
+    MessageParam,
+    ParseParams,
+    RequestOptions,
+    RunToolsParams,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -485,6 +494,56 @@ class Completions:
             tool_policy,
         )
 
+    @overload
+    def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: type[M],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[M]: ...
+    @overload
+    def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: Mapping[str, Any],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[Any]: ...
+    def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: type[M] | Mapping[str, Any],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[Any]:
+        """A completion whose reply is validated into ``response_format``: ``message.parsed``.
+
+        A pydantic model is sent as a strict ``json_schema`` format; a dict format is sent as
+        given. Invalid replies are re-asked with the error up to ``max_parse_retries`` times,
+        then :class:`~llama_client.StructuredOutputError`; a reply cut off by the token limit
+        raises :class:`~llama_client.StructuredOutputTruncatedError`.
+        """
+        state: StructuredOutput[Any] = StructuredOutput(
+            response_format, messages, max_parse_retries, params
+        )
+        while True:
+            completion = self.create(
+                messages=state.messages,
+                model=model,
+                response_format=state.response_format,
+                **params,
+            )
+            result = state.handle(completion)
+            if result is not None:
+                return result
+
     @cached_property
     def with_raw_response(self) -> CompletionsWithRawResponse:
         """The same methods, returning :class:`APIResponse` (headers, status) around the result."""
@@ -538,6 +597,38 @@ class Chat:
     @cached_property
     def completions(self) -> Completions:
         return Completions(self._client)
+
+    def run_tools(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        tools: Sequence[ToolLike],
+        model: str | None = None,
+        max_rounds: int = 8,
+        raise_tool_errors: bool = False,
+        split_tool_calls: bool = True,
+        **params: Unpack[RunToolsParams],
+    ) -> ToolRunResult:
+        """Call the model, run the tools it asks for, send the results back; repeat.
+
+        Stops at a reply without tool calls (``result.final``), or when a called tool has no
+        handler (``result.pending_tool_calls``). After ``max_rounds`` requests that all asked
+        for tools, raises :class:`~llama_client.MaxToolRoundsError` carrying the conversation.
+        A tool that raises, or arguments that fail validation, are reported to the model as
+        the tool's result (``raise_tool_errors=True`` re-raises tool exceptions instead).
+        ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
+        pairs, for chat templates that allow one call per message (stock Llama 3.1).
+        """
+        return run_tools(
+            self.completions,
+            messages,
+            tools,
+            model=model,
+            max_rounds=max_rounds,
+            raise_tool_errors=raise_tool_errors,
+            split_tool_calls=split_tool_calls,
+            params=params,
+        )
 
 
 class Models:
@@ -624,6 +715,56 @@ class AsyncCompletions:
 
         return AsyncChatCompletionStreamManager(open_stream, tool_policy)
 
+    @overload
+    async def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: type[M],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[M]: ...
+    @overload
+    async def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: Mapping[str, Any],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[Any]: ...
+    async def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: type[M] | Mapping[str, Any],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[Any]:
+        """A completion whose reply is validated into ``response_format``: ``message.parsed``.
+
+        A pydantic model is sent as a strict ``json_schema`` format; a dict format is sent as
+        given. Invalid replies are re-asked with the error up to ``max_parse_retries`` times,
+        then :class:`~llama_client.StructuredOutputError`; a reply cut off by the token limit
+        raises :class:`~llama_client.StructuredOutputTruncatedError`.
+        """
+        state: StructuredOutput[Any] = StructuredOutput(
+            response_format, messages, max_parse_retries, params
+        )
+        while True:
+            completion = await self.create(
+                messages=state.messages,
+                model=model,
+                response_format=state.response_format,
+                **params,
+            )
+            result = state.handle(completion)
+            if result is not None:
+                return result
+
     @cached_property
     def with_raw_response(self) -> AsyncCompletionsWithRawResponse:
         return AsyncCompletionsWithRawResponse(self._client)
@@ -674,6 +815,38 @@ class AsyncChat:
     @cached_property
     def completions(self) -> AsyncCompletions:
         return AsyncCompletions(self._client)
+
+    async def run_tools(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        tools: Sequence[ToolLike],
+        model: str | None = None,
+        max_rounds: int = 8,
+        raise_tool_errors: bool = False,
+        split_tool_calls: bool = True,
+        **params: Unpack[RunToolsParams],
+    ) -> ToolRunResult:
+        """The async twin of :meth:`Chat.run_tools`; the calls of one reply run concurrently.
+
+        Stops at a reply without tool calls (``result.final``), or when a called tool has no
+        handler (``result.pending_tool_calls``). After ``max_rounds`` requests that all asked
+        for tools, raises :class:`~llama_client.MaxToolRoundsError` carrying the conversation.
+        A tool that raises, or arguments that fail validation, are reported to the model as
+        the tool's result (``raise_tool_errors=True`` re-raises tool exceptions instead).
+        ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
+        pairs, for chat templates that allow one call per message (stock Llama 3.1).
+        """
+        return await arun_tools(
+            self.completions,
+            messages,
+            tools,
+            model=model,
+            max_rounds=max_rounds,
+            raise_tool_errors=raise_tool_errors,
+            split_tool_calls=split_tool_calls,
+            params=params,
+        )
 
 
 class AsyncModels:

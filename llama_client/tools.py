@@ -27,7 +27,7 @@ import json
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import ParamSpec
@@ -35,7 +35,7 @@ from typing_extensions import ParamSpec
 from .errors import InvalidRequestError, ToolCallArgumentsError
 from .types.chat import FunctionCall
 
-__all__ = ["Tool", "ToolSet", "tool"]
+__all__ = ["Tool", "ToolLike", "ToolSet", "tool"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -283,6 +283,11 @@ def tool(
         return Tool.from_function(f, name=name, description=description, strict=strict)
 
     return decorate
+
+
+#: What ``tools=[...]`` accepts: a :class:`Tool` (``@tool``), a plain typed function, a
+#: pydantic model class (definition only) or an OpenAI-style dict.
+ToolLike: TypeAlias = Tool[..., Any] | Callable[..., Any] | type[BaseModel] | Mapping[str, Any]
 
 
 class ToolSet:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 from typing_extensions import TypedDict
@@ -11,11 +11,15 @@ from typing_extensions import TypedDict
 from .chat import ChatMessage
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    from ..tools import ToolLike
 
-    from ..tools import Tool
-
-__all__ = ["ChatCompletionParams", "MessageParam", "RequestOptions"]
+__all__ = [
+    "ChatCompletionParams",
+    "MessageParam",
+    "ParseParams",
+    "RequestOptions",
+    "RunToolsParams",
+]
 
 #: A message as a typed model or as a plain dict of the same shape.
 MessageParam = ChatMessage | Mapping[str, object]
@@ -35,8 +39,8 @@ class RequestOptions(TypedDict, total=False):
     timeout: float | httpx.Timeout
 
 
-class ChatCompletionParams(RequestOptions, total=False):
-    """The body parameters ``create`` accepts by name. ``None`` means "not sent"."""
+class _SharedChatParams(RequestOptions, total=False):
+    """Body parameters of every chat call (``create``, ``parse``, ``run_tools``)."""
 
     frequency_penalty: float | None
     logit_bias: Mapping[str, float] | None
@@ -49,17 +53,11 @@ class ChatCompletionParams(RequestOptions, total=False):
     parallel_tool_calls: bool | None
     presence_penalty: float | None
     repetition_penalty: float | None
-    response_format: Mapping[str, object] | None
     seed: int | None
     stop: str | Sequence[str] | None
     stream_options: Mapping[str, object] | None
     temperature: float | None
     tool_choice: Literal["none", "auto", "required"] | Mapping[str, object] | None
-    #: Tools the model may call: :class:`~llama_client.Tool` objects (``@tool``), plain typed
-    #: functions, pydantic model classes (definition only) or OpenAI-style dicts.
-    tools: (
-        Sequence[Tool[..., Any] | Callable[..., Any] | type[BaseModel] | Mapping[str, Any]] | None
-    )
     top_k: int | None
     top_logprobs: int | None
     top_p: float | None
@@ -67,3 +65,25 @@ class ChatCompletionParams(RequestOptions, total=False):
     #: Not sent: when tools were given and the reply has no ``tool_calls``, recognise a Llama
     #: tool call written as text in ``content`` (default True). False leaves content as sent.
     parse_tool_calls: bool
+
+
+class _ToolsParam(TypedDict, total=False):
+    #: Tools the model may call: :class:`~llama_client.Tool` objects (``@tool``), plain typed
+    #: functions, pydantic model classes (definition only) or OpenAI-style dicts.
+    tools: Sequence[ToolLike] | None
+
+
+class _ResponseFormatParam(TypedDict, total=False):
+    response_format: Mapping[str, object] | None
+
+
+class ChatCompletionParams(_SharedChatParams, _ToolsParam, _ResponseFormatParam, total=False):
+    """The body parameters ``create`` accepts by name. ``None`` means "not sent"."""
+
+
+class ParseParams(_SharedChatParams, _ToolsParam, total=False):
+    """The keyword arguments of ``parse`` besides ``response_format``."""
+
+
+class RunToolsParams(_SharedChatParams, _ResponseFormatParam, total=False):
+    """The keyword arguments of ``run_tools`` besides ``tools``."""

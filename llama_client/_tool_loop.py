@@ -1,0 +1,330 @@
+"""``chat.run_tools``: call the model, run the tools it asks for, repeat.
+
+:class:`ToolLoop` holds every decision and does no I/O: what to send next, which calls to
+run (with validated arguments) and which to answer with an error text, how to append the
+assistant message and the ``tool`` results, when to stop. :func:`run_tools` and
+:func:`arun_tools` are the sync and async shells: they only send requests and call the tool
+functions (async ones concurrently).
+
+History and servers that accept one call per assistant message: the stock Llama 3.1 / 3.2
+chat templates raise on an assistant message with two tool calls (llama-server answers 400).
+With ``split_tool_calls=True`` (the default) several calls of one reply are written as
+consecutive ``assistant`` (one call) + ``tool`` pairs, which every server accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ._tool_calls import new_tool_call_id
+from ._validation import normalize_messages
+from .errors import InvalidRequestError, MaxToolRoundsError, ToolCallArgumentsError
+from .tools import Tool, ToolSet
+from .types.chat import ChatCompletion, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from .client import AsyncCompletions, Completions
+
+__all__ = ["PlannedCall", "ToolLoop", "ToolRunResult", "arun_tools", "run_tools"]
+
+
+@dataclass
+class ToolRunResult:
+    """What ``run_tools`` returns.
+
+    ``final`` is the last ChatCompletion (the plain answer, or the reply whose calls were
+    handed back), ``messages`` the whole conversation including tool calls and results,
+    ``rounds`` the number of requests made and ``usage`` their summed token usage.
+    ``pending_tool_calls`` lists calls the SDK did not run because their tool has no handler
+    (e.g. ``code_interpreter``): answer them yourself and continue the conversation.
+    """
+
+    final: ChatCompletion
+    messages: list[dict[str, Any]]
+    rounds: int
+    usage: Usage
+    pending_tool_calls: list[ToolCall] = field(default_factory=list)
+
+    @property
+    def content(self) -> str | None:
+        """The text of the final answer."""
+        return self.final.choices[0].message.content if self.final.choices else None
+
+
+@dataclass
+class PlannedCall:
+    """One tool call of a reply: run ``tool`` with ``arguments``, or answer with ``error``."""
+
+    call: ToolCall
+    tool: Tool[..., Any] | None
+    arguments: dict[str, Any]
+    error: str | None = None
+
+
+class ToolLoop:
+    """The state and decisions of one ``run_tools`` conversation (no I/O)."""
+
+    def __init__(
+        self,
+        messages: Sequence[Any],
+        tools: object,
+        *,
+        max_rounds: int,
+        raise_tool_errors: bool,
+        split_tool_calls: bool,
+        tool_choice: object,
+    ) -> None:
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+            raise InvalidRequestError(
+                "max_rounds", f"must be a positive integer, got {max_rounds!r}"
+            )
+        self.tools = ToolSet.from_param(tools)
+        if not self.tools:
+            raise InvalidRequestError("tools", "run_tools needs at least one tool")
+        self.messages: list[dict[str, Any]] = [dict(m) for m in normalize_messages(messages)]
+        self.max_rounds = max_rounds
+        self.raise_tool_errors = raise_tool_errors
+        self.split_tool_calls = split_tool_calls
+        self.tool_choice = tool_choice
+        self.rounds = 0
+        self.usage = Usage()
+        self._content: str | None = None  # the content of the reply being answered
+
+    def check_runnable(self, *, allow_async: bool) -> None:
+        """Before any I/O: the sync loop cannot run coroutine tools."""
+        if allow_async:
+            return
+        for t in self.tools:
+            if t.is_async:
+                raise InvalidRequestError(
+                    "tools",
+                    f"tool {t.name!r} is async; use AsyncLlamaClient.chat.run_tools to run it",
+                )
+
+    def request_params(self) -> dict[str, Any]:
+        """The ``tools`` and ``tool_choice`` of the next request.
+
+        A forcing ``tool_choice`` ("required" or a named function) applies to the first
+        request only; later rounds use "auto", or the model could never answer.
+        """
+        params: dict[str, Any] = {"tools": self.tools}
+        choice = self.tool_choice
+        if choice is not None:
+            params["tool_choice"] = choice if self.rounds == 0 or choice == "none" else "auto"
+        return params
+
+    def plan(self, completion: ChatCompletion) -> list[PlannedCall] | ToolRunResult:
+        """Read a reply: the calls to run, or the result when the conversation is over."""
+        self.rounds += 1
+        if completion.usage is not None:
+            self.usage = Usage(
+                prompt_tokens=self.usage.prompt_tokens + completion.usage.prompt_tokens,
+                completion_tokens=self.usage.completion_tokens + completion.usage.completion_tokens,
+                total_tokens=self.usage.total_tokens + completion.usage.total_tokens,
+            )
+        if not completion.choices:
+            return self._result(completion)
+        message = completion.choices[0].message
+        calls = message.tool_calls or []
+        if not calls:
+            self.messages.append(_assistant(message.content, None))
+            return self._result(completion)
+        calls = [c if c.id else c.model_copy(update={"id": new_tool_call_id()}) for c in calls]
+        message.tool_calls = calls
+        pending = [
+            c for c in calls if (t := self.tools.get(c.function.name)) is not None and not t.handler
+        ]
+        if pending:
+            self.messages.append(_assistant(message.content, calls))
+            return self._result(completion, pending)
+        if self.rounds >= self.max_rounds:
+            raise MaxToolRoundsError(self.max_rounds, list(self.messages), completion)
+        self._content = message.content
+        return [self._plan_call(c) for c in calls]
+
+    def _plan_call(self, call: ToolCall) -> PlannedCall:
+        name = call.function.name
+        t = self.tools.get(name)
+        if t is None:
+            offered = ", ".join(sorted(self.tools.names))
+            return PlannedCall(
+                call, None, {}, f"Error: there is no tool named {name!r}. Tools: {offered}."
+            )
+        try:
+            arguments = t.validate_arguments(call.function.arguments)
+        except ToolCallArgumentsError as exc:
+            return PlannedCall(
+                call,
+                t,
+                {},
+                f"Error: invalid arguments for {name}: {'; '.join(exc.errors)}. "
+                "Call the tool again with corrected arguments.",
+            )
+        return PlannedCall(call, t, arguments)
+
+    def tool_failed(self, planned: PlannedCall, exc: Exception) -> str:
+        """The text sent back for a tool that raised (or re-raise when so configured)."""
+        if self.raise_tool_errors:
+            raise exc
+        return f"Error: {planned.call.function.name} raised {type(exc).__name__}: {exc}"
+
+    def record(self, planned: Sequence[PlannedCall], outputs: Sequence[str]) -> None:
+        """Append the assistant message(s) and the tool results of one round."""
+        content = self._content
+        calls = [p.call for p in planned]
+        if self.split_tool_calls and len(calls) > 1:
+            for i, (call, output) in enumerate(zip(calls, outputs, strict=True)):
+                self.messages.append(_assistant(content if i == 0 else None, [call]))
+                self.messages.append(_tool_message(call, output))
+        else:
+            self.messages.append(_assistant(content, calls))
+            self.messages.extend(
+                _tool_message(call, output) for call, output in zip(calls, outputs, strict=True)
+            )
+
+    def _result(
+        self, completion: ChatCompletion, pending: list[ToolCall] | None = None
+    ) -> ToolRunResult:
+        return ToolRunResult(
+            final=completion,
+            messages=self.messages,
+            rounds=self.rounds,
+            usage=self.usage,
+            pending_tool_calls=pending or [],
+        )
+
+
+def tool_output(value: object) -> str:
+    """A tool's return value as the text of a ``tool`` message."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _assistant(content: str | None, calls: Sequence[ToolCall] | None) -> dict[str, Any]:
+    # content "" rather than null next to tool calls: llama-cpp-python rejects null there.
+    message: dict[str, Any] = {"role": "assistant", "content": content or ""}
+    if calls:
+        message["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.function.name, "arguments": c.function.arguments or "{}"},
+            }
+            for c in calls
+        ]
+    return message
+
+
+def _tool_message(call: ToolCall, output: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call.id, "content": output}
+
+
+# --------------------------------------------------------------------------- the shells
+
+
+def run_tools(
+    completions: Completions,
+    messages: Sequence[Any],
+    tools: object,
+    *,
+    model: str | None,
+    max_rounds: int,
+    raise_tool_errors: bool,
+    split_tool_calls: bool,
+    params: Mapping[str, Any],
+) -> ToolRunResult:
+    """The synchronous loop: tools run one after the other, in the order they were called."""
+    params = dict(params)
+    loop = ToolLoop(
+        messages,
+        tools,
+        max_rounds=max_rounds,
+        raise_tool_errors=raise_tool_errors,
+        split_tool_calls=split_tool_calls,
+        tool_choice=params.pop("tool_choice", None),
+    )
+    loop.check_runnable(allow_async=False)
+    while True:
+        completion = completions.create(
+            messages=loop.messages, model=model, **params, **loop.request_params()
+        )
+        plan = loop.plan(completion)
+        if isinstance(plan, ToolRunResult):
+            return plan
+        loop.record(plan, [_run_sync(loop, p) for p in plan])
+
+
+def _run_sync(loop: ToolLoop, planned: PlannedCall) -> str:
+    if planned.error is not None or planned.tool is None or planned.tool.handler is None:
+        return planned.error or ""
+    try:
+        return tool_output(planned.tool.handler(**planned.arguments))
+    except Exception as exc:
+        return loop.tool_failed(planned, exc)
+
+
+async def arun_tools(
+    completions: AsyncCompletions,
+    messages: Sequence[Any],
+    tools: object,
+    *,
+    model: str | None,
+    max_rounds: int,
+    raise_tool_errors: bool,
+    split_tool_calls: bool,
+    params: Mapping[str, Any],
+) -> ToolRunResult:
+    """The async loop: the calls of one reply run concurrently (``asyncio.gather``).
+
+    Sync tool functions are called directly in the event loop; make slow ones async.
+    """
+    params = dict(params)
+    loop = ToolLoop(
+        messages,
+        tools,
+        max_rounds=max_rounds,
+        raise_tool_errors=raise_tool_errors,
+        split_tool_calls=split_tool_calls,
+        tool_choice=params.pop("tool_choice", None),
+    )
+    while True:
+        completion = await completions.create(
+            messages=loop.messages, model=model, **params, **loop.request_params()
+        )
+        plan = loop.plan(completion)
+        if isinstance(plan, ToolRunResult):
+            return plan
+        outputs = await asyncio.gather(*(_run_async(loop, p) for p in plan))
+        loop.record(plan, outputs)
+
+
+async def _run_async(loop: ToolLoop, planned: PlannedCall) -> str:
+    if planned.error is not None or planned.tool is None or planned.tool.handler is None:
+        return planned.error or ""
+    try:
+        value = planned.tool.handler(**planned.arguments)
+        if isinstance(value, Awaitable):
+            value = await value
+        return tool_output(value)
+    except Exception as exc:
+        return loop.tool_failed(planned, exc)
