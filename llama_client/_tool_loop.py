@@ -131,12 +131,13 @@ class ToolLoop:
         if not completion.choices:
             return self._result(completion)
         message = completion.choices[0].message
-        calls = message.tool_calls or []
+        # Calls to tools that were not offered are answered with an error, so the model can
+        # correct itself instead of the loop ending on an empty reply.
+        calls = [*(message.tool_calls or []), *(message.rejected_tool_calls or [])]
         if not calls:
             self.messages.append(_assistant(message.content, None))
             return self._result(completion)
         calls = [c if c.id else c.model_copy(update={"id": new_tool_call_id()}) for c in calls]
-        message.tool_calls = calls
         pending = [
             c for c in calls if (t := self.tools.get(c.function.name)) is not None and not t.handler
         ]
