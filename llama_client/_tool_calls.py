@@ -129,13 +129,16 @@ class TextHoldBack:
         return out
 
 
-def prepare_tool_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], ToolCallPolicy | None]:
+def prepare_tool_params(
+    params: Mapping[str, Any],
+) -> tuple[Mapping[str, Any], ToolCallPolicy | None]:
     """Convert ``tools=[...]`` to dicts and take out ``parse_tool_calls``; checks before I/O.
 
     Returns the body parameters and the policy for the reply (None when no tools were given).
+    A named ``tool_choice`` must name one of the tools.
     """
     if "tools" not in params and "parse_tool_calls" not in params:
-        return dict(params), None
+        return params, None  # the common case: nothing to convert, nothing copied
     out = dict(params)
     parse_text = out.pop("parse_tool_calls", True)
     if not isinstance(parse_text, bool):
@@ -145,6 +148,14 @@ def prepare_tool_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], Tool
         return out, None
     toolset = ToolSet.from_param(tools)
     out["tools"] = toolset.params()
+    choice = out.get("tool_choice")
+    if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
+        name = choice["function"].get("name")
+        if isinstance(name, str) and name not in toolset:
+            raise InvalidRequestError(
+                "tool_choice",
+                f"names {name!r}, which is not among the tools ({', '.join(sorted(toolset.names))})",
+            )
     if not toolset:
         return out, None
     return out, ToolCallPolicy(toolset, parse_text)

@@ -449,3 +449,15 @@ def test_tools_in_body_are_json(mock: respx.MockRouter, client: LlamaClient) -> 
     assert json.loads(route.calls[0].request.content)["tools"][0]["function"]["parameters"][
         "properties"
     ] == {"tz": {"default": "UTC", "type": "string"}}
+
+
+def test_named_tool_choice_must_be_offered(mock: respx.MockRouter, client: LlamaClient) -> None:
+    route = mock.post("/chat/completions").respond(json=completion("ok"))
+    with pytest.raises(InvalidRequestError) as info:
+        client.chat.completions.create(
+            messages=MSGS,
+            tools=[get_weather],
+            tool_choice={"type": "function", "function": {"name": "nope"}},
+        )
+    assert info.value.field == "tool_choice" and "get_weather" in str(info.value)
+    assert not route.called
