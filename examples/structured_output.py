@@ -1,8 +1,9 @@
 """Structured output: a reply validated into a pydantic model.
 
-    LLAMA_BASE_URL=http://localhost:8000/v1 LLAMA_MODEL=meta-llama/Llama-3.1-8B-Instruct \
-        python examples/structured_output.py
-"""
+    python examples/structured_output.py
+
+Talks to LLAMA_BASE_URL (default: a local vLLM at http://localhost:8000/v1) with LLAMA_API_KEY
+and LLAMA_MODEL if set; without LLAMA_MODEL it uses the first model the server lists."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from llama_client import (
     APIConnectionError,
-    InvalidRequestError,
+    APIStatusError,
     LlamaClient,
     StructuredOutputError,
     StructuredOutputTruncatedError,
@@ -30,26 +31,36 @@ class Cities(BaseModel):
 
 
 def main() -> int:
-    try:
-        client = LlamaClient(timeout=120)
-        r = client.chat.completions.parse(
-            messages=[{"role": "user", "content": "Name three large European cities."}],
-            response_format=Cities,
-            max_tokens=300,
-            temperature=0,
-        )
-    except APIConnectionError:
-        print(f"No server answers at {LlamaClient().base_url}; start one or set LLAMA_BASE_URL.")
-        return 1
-    except InvalidRequestError as exc:
-        print(f"Cannot send the request: {exc}")
-        return 1
-    except StructuredOutputTruncatedError:
-        print("The reply was cut off; raise max_tokens.")
-        return 1
-    except StructuredOutputError as exc:
-        print(f"No valid reply after {len(exc.attempts)} attempt(s): {exc.errors[-1]}")
-        return 1
+    with LlamaClient(max_retries=0, timeout=120) as client:
+        try:
+            model = client.model or client.models.list()[0].id
+            r = client.chat.completions.parse(
+                model=model,
+                messages=[{"role": "user", "content": "Name three large European cities."}],
+                response_format=Cities,
+                max_tokens=300,
+                temperature=0,
+            )
+        except APIConnectionError:
+            print(
+                f"No Llama server is answering at {client.base_url}.\n"
+                "Start one (`bash scripts/demo.sh` starts a tiny local vLLM) "
+                "or set LLAMA_BASE_URL / LLAMA_API_KEY.",
+                file=sys.stderr,
+            )
+            return 1
+        except APIStatusError as exc:
+            print(f"The server refused the request: {exc}", file=sys.stderr)
+            return 1
+        except StructuredOutputTruncatedError:
+            print("The reply was cut off by the token limit; raise max_tokens.", file=sys.stderr)
+            return 1
+        except StructuredOutputError as exc:
+            print(
+                f"No valid reply after {len(exc.attempts)} attempt(s): {exc.errors[-1]}",
+                file=sys.stderr,
+            )
+            return 1
     parsed = r.choices[0].message.parsed
     assert parsed is not None
     for city in parsed.cities:

@@ -1,10 +1,9 @@
 """Tool calling with the tool loop: the model asks for tools, the SDK runs them.
 
-Run against any OpenAI-compatible Llama server, configured through the environment:
+    python examples/tools.py
 
-    LLAMA_BASE_URL=http://localhost:8000/v1 LLAMA_MODEL=meta-llama/Llama-3.1-8B-Instruct \
-        python examples/tools.py
-
+Talks to LLAMA_BASE_URL (default: a local vLLM at http://localhost:8000/v1) with LLAMA_API_KEY
+and LLAMA_MODEL if set; without LLAMA_MODEL it uses the first model the server lists.
 Works with or without a tool parser on the server: a tool call written as text is
 recognised by the SDK.
 """
@@ -16,13 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from llama_client import (
-    APIConnectionError,
-    InvalidRequestError,
-    LlamaClient,
-    MaxToolRoundsError,
-    tool,
-)
+from llama_client import APIConnectionError, APIStatusError, LlamaClient, MaxToolRoundsError, tool
 
 WEATHER = {"paris": 21, "rome": 27, "oslo": 9}
 
@@ -49,28 +42,35 @@ def convert_currency(amount: float, currency_from: str, currency_to: str) -> flo
 
 
 def main() -> int:
-    try:
-        client = LlamaClient(timeout=120)
-        result = client.chat.run_tools(
-            messages=[
-                {
-                    "role": "user",
-                    "content": "What is the temperature in Paris? Answer in one sentence.",
-                }
-            ],
-            tools=[get_weather, convert_currency],
-            max_rounds=4,
-            temperature=0,
-        )
-    except APIConnectionError:
-        print(f"No server answers at {LlamaClient().base_url}; start one or set LLAMA_BASE_URL.")
-        return 1
-    except InvalidRequestError as exc:
-        print(f"Cannot send the request: {exc}")
-        return 1
-    except MaxToolRoundsError as exc:
-        print(f"The model kept calling tools ({exc.max_rounds} rounds); giving up.")
-        return 1
+    with LlamaClient(max_retries=0, timeout=120) as client:
+        try:
+            model = client.model or client.models.list()[0].id
+            result = client.chat.run_tools(
+                model=model,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": "What is the temperature in Paris? Answer in one sentence.",
+                    }
+                ],
+                tools=[get_weather, convert_currency],
+                max_rounds=4,
+                temperature=0,
+            )
+        except APIConnectionError:
+            print(
+                f"No Llama server is answering at {client.base_url}.\n"
+                "Start one (`bash scripts/demo.sh` starts a tiny local vLLM) "
+                "or set LLAMA_BASE_URL / LLAMA_API_KEY.",
+                file=sys.stderr,
+            )
+            return 1
+        except APIStatusError as exc:
+            print(f"The server refused the request: {exc}", file=sys.stderr)
+            return 1
+        except MaxToolRoundsError as exc:
+            print(f"The model kept calling tools for {exc.max_rounds} rounds.", file=sys.stderr)
+            return 1
     for message in result.messages:
         if message["role"] == "assistant" and message.get("tool_calls"):
             for call in message["tool_calls"]:

@@ -1,4 +1,7 @@
-"""The tools and structured-output examples run end to end against scripted replies."""
+"""The tools and structured-output examples run end to end against scripted replies.
+
+(Without a server they are covered by test_examples.py.)
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,6 @@ def _load(name: str) -> ModuleType:
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("llama_client._transport._sleep", lambda seconds: None)
     monkeypatch.setenv("LLAMA_BASE_URL", BASE_URL)
     monkeypatch.setenv("LLAMA_MODEL", "llama")
 
@@ -67,11 +69,3 @@ def test_structured_output_example(capsys: pytest.CaptureFixture[str]) -> None:
         _serve(mock, completion(json.dumps(cities)))
         assert _load("structured_output").main() == 0
     assert "Paris (France): 2.1 million" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", ["tools", "structured_output"])
-def test_examples_without_a_server(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with respx.mock(base_url=BASE_URL) as mock:
-        mock.post("/chat/completions").mock(side_effect=httpx.ConnectError("refused"))
-        assert _load(name).main() == 1
-    assert "No server answers at" in capsys.readouterr().out
