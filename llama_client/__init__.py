@@ -33,7 +33,10 @@ from .errors import (
     StructuredOutputError,
     StructuredOutputTruncatedError,
     ToolCallArgumentsError,
+    ToolUseFailedError,
     UnprocessableEntityError,
+    UnsupportedParameterError,
+    UnsupportedParameterWarning,
 )
 from .tools import Tool, tool
 from .types import (
@@ -101,7 +104,10 @@ __all__ = [
     "ToolCallArgumentsError",
     "ToolMessage",
     "ToolRunResult",
+    "ToolUseFailedError",
     "UnprocessableEntityError",
+    "UnsupportedParameterError",
+    "UnsupportedParameterWarning",
     "Usage",
     "UserMessage",
     "__version__",

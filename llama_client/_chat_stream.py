@@ -51,6 +51,7 @@ class _ToolCallState:
 
 class _ChoiceState:
     __slots__ = (
+        "choice_extra",
         "content",
         "extra",
         "finish_reason",
@@ -68,6 +69,7 @@ class _ChoiceState:
         self.stop_reason: str | int | None = None
         self.logprobs: list[TokenLogprob] | None = None
         self.extra: dict[str, Any] = {}
+        self.choice_extra: dict[str, Any] = {}
 
 
 class ChatCompletionAccumulator:
@@ -135,6 +137,11 @@ class ChatCompletionAccumulator:
             state.finish_reason = choice.finish_reason
         if choice.stop_reason is not None:
             state.stop_reason = choice.stop_reason
+        if choice.model_extra:
+            # e.g. raw_finish_reason (a provider's own word), native_finish_reason (OpenRouter)
+            state.choice_extra.update(
+                {k: v for k, v in choice.model_extra.items() if v is not None}
+            )
         if choice.logprobs is not None and choice.logprobs.content:
             if state.logprobs is None:
                 state.logprobs = []
@@ -178,6 +185,7 @@ class ChatCompletionAccumulator:
                     if state.logprobs is not None
                     else None,
                     stop_reason=state.stop_reason,
+                    **state.choice_extra,
                 )
             )
         fields = {k: v for k, v in self._extra.items() if k not in ("usage", "choices")}
@@ -216,6 +224,11 @@ class ChatCompletionStream:
         """The underlying ``httpx.Response``."""
         return self._stream.response
 
+    @property
+    def provider_name(self) -> str | None:
+        """The provider that answered."""
+        return self._stream.provider_name
+
     def _iterate(self) -> Iterator[ChatCompletionChunk]:
         for chunk in self._stream:
             self._acc.add(chunk)
@@ -252,7 +265,9 @@ class ChatCompletionStream:
         self.until_done()
         if self._final is None:
             completion = self._acc.completion()
-            self._final = self._policy.apply(completion) if self._policy else completion
+            completion = self._policy.apply(completion) if self._policy else completion
+            completion._provider = self._stream.provider_name
+            self._final = completion
         return self._final
 
     def get_final_text(self) -> str:
@@ -320,6 +335,11 @@ class AsyncChatCompletionStream:
     def response(self) -> Any:
         return self._stream.response
 
+    @property
+    def provider_name(self) -> str | None:
+        """The provider that answered."""
+        return self._stream.provider_name
+
     async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
         async for chunk in self._stream:
             self._acc.add(chunk)
@@ -355,7 +375,9 @@ class AsyncChatCompletionStream:
         await self.until_done()
         if self._final is None:
             completion = self._acc.completion()
-            self._final = self._policy.apply(completion) if self._policy else completion
+            completion = self._policy.apply(completion) if self._policy else completion
+            completion._provider = self._stream.provider_name
+            self._final = completion
         return self._final
 
     async def get_final_text(self) -> str:

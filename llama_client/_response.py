@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from ._ratelimit import RateLimitInfo, parse_rate_limit
 from .errors import ResponseValidationError, StreamError, error_info, preview
 
 __all__ = ["APIResponse", "decode_body", "parse_model", "unexpected_stream_body"]
@@ -72,8 +73,16 @@ def unexpected_stream_body(response: httpx.Response) -> Exception:
 class APIResponse(Generic[R]):
     """What ``with_raw_response`` methods return: the HTTP response, and ``parse()`` for the result."""
 
-    def __init__(self, http_response: httpx.Response, parse: Callable[[], R]) -> None:
+    def __init__(
+        self,
+        http_response: httpx.Response,
+        parse: Callable[[], R],
+        *,
+        provider_name: str | None = None,
+    ) -> None:
         self.http_response = http_response
+        #: the provider that answered (with several providers, the one fallback reached)
+        self.provider_name = provider_name
         self._parse = parse
         self._parsed: R | None = None
         self._done = False
@@ -95,6 +104,11 @@ class APIResponse(Generic[R]):
         h = self.http_response.headers
         value: str | None = h.get("x-request-id") or h.get("request-id")
         return value
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The ``x-ratelimit-*`` headers of the response, parsed (None when there are none)."""
+        return parse_rate_limit(self.http_response.headers)
 
     @property
     def elapsed(self) -> float:

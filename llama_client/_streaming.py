@@ -10,7 +10,7 @@ on ``close()`` and when the ``with`` block is left early.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -32,11 +32,15 @@ class ChatChunkDecoder:
     ``feed`` returns the chunks completed by the given bytes; ``finish`` is called at end of
     input and raises :class:`StreamError` when the stream ended early: without ``[DONE]`` and
     with a choice that never got a ``finish_reason`` (or with no event at all).
+    ``normalize`` (a provider's chunk normaliser) is applied to every chunk, in order.
     """
 
-    __slots__ = ("_open", "_sse", "chunks_seen", "done", "error")
+    __slots__ = ("_normalize", "_open", "_sse", "chunks_seen", "done", "error")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None = None
+    ) -> None:
+        self._normalize = normalize
         self._sse = SSEDecoder()
         self._open: set[int] = set()  # choice indexes seen without a finish_reason yet
         self.chunks_seen = 0
@@ -99,6 +103,8 @@ class ChatChunkDecoder:
         extra = chunk.model_extra
         if extra and extra.get("error"):
             self._raise_error(data)
+        if self._normalize is not None:
+            chunk = self._normalize(chunk)
         self.chunks_seen += 1
         for choice in chunk.choices:
             if choice.finish_reason is None:
@@ -132,12 +138,34 @@ def _broken(exc: httpx.TransportError, decoder: ChatChunkDecoder) -> Exception:
 
 
 class Stream(Generic[T]):
-    """A synchronous stream of chunks. Iterate it; use it in ``with`` to close it early."""
+    """A synchronous stream of chunks. Iterate it; use it in ``with`` to close it early.
+
+    ``provider_name`` names the provider that answered (set by the client).
+    """
 
     def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
         self.response = response
+        self.provider_name: str | None = None
         self._decoder = decoder
         self._iterator: Iterator[T] = self._iterate()
+
+    def _prime(self) -> None:
+        """Read up to the first chunk now, so a failure before it raises here; the chunk is
+        still the first one iteration yields."""
+        try:
+            first = next(self._iterator)
+        except StopIteration:
+            return
+        rest = self._iterator
+
+        def resume() -> Iterator[T]:
+            try:
+                yield first
+                yield from rest
+            finally:
+                rest.close()  # type: ignore[attr-defined]
+
+        self._iterator = resume()
 
     def _iterate(self) -> Iterator[T]:
         decoder = self._decoder
@@ -182,8 +210,27 @@ class AsyncStream(Generic[T]):
 
     def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
         self.response = response
+        self.provider_name: str | None = None
         self._decoder = decoder
         self._iterator: AsyncIterator[T] = self._iterate()
+
+    async def _prime(self) -> None:
+        """See :meth:`Stream._prime`."""
+        try:
+            first = await self._iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        rest = self._iterator
+
+        async def resume() -> AsyncIterator[T]:
+            try:
+                yield first
+                async for item in rest:
+                    yield item
+            finally:
+                await rest.aclose()  # type: ignore[attr-defined]
+
+        self._iterator = resume()
 
     async def _iterate(self) -> AsyncIterator[T]:
         decoder = self._decoder

@@ -64,7 +64,7 @@ class ToolCallPolicy:
                     message.rejected_tool_calls = rejected
                     message.tool_calls = offered or None
                     if not offered and choice.finish_reason == "tool_calls":
-                        choice.raw_finish_reason = choice.finish_reason
+                        choice.raw_finish_reason = choice.raw_finish_reason or choice.finish_reason
                         choice.finish_reason = "stop"
                 if offered:
                     continue
@@ -83,7 +83,7 @@ class ToolCallPolicy:
                 )
                 for c in found.calls
             ]
-            choice.raw_finish_reason = choice.finish_reason
+            choice.raw_finish_reason = choice.raw_finish_reason or choice.finish_reason
             choice.finish_reason = "tool_calls"
         return completion
 

@@ -19,6 +19,7 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import httpx
@@ -27,7 +28,14 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 from ._response import decode_body, unexpected_stream_body
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_error
 
-__all__ = ["AsyncSender", "RetryPolicy", "SyncSender", "parse_retry_after", "raise_for_status"]
+__all__ = [
+    "AsyncSender",
+    "Classifier",
+    "RetryPolicy",
+    "SyncSender",
+    "parse_retry_after",
+    "raise_for_status",
+]
 
 logger = logging.getLogger("llama_client")
 
@@ -67,18 +75,29 @@ def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def raise_for_status(response: httpx.Response) -> None:
+#: Turns the generic exception for an error response into a provider's more precise one.
+Classifier = Callable[[APIStatusError], APIStatusError]
+
+
+def raise_for_status(response: httpx.Response, classify: Classifier | None = None) -> None:
     """Raise the project's exception for an error status (the body must be read)."""
     if response.status_code < 400:
         return
     retry_after = parse_retry_after(response.headers)
-    raise status_error(response, decode_body(response), retry_after=retry_after)
+    exc = status_error(response, decode_body(response), retry_after=retry_after)
+    raise exc if classify is None else classify(exc)
 
 
 class RetryPolicy:
     """When to retry and how long to wait. Pure logic; the senders apply it."""
 
-    __slots__ = ("initial_backoff", "max_backoff", "max_retries", "max_retry_after")
+    __slots__ = (
+        "extra_statuses",
+        "initial_backoff",
+        "max_backoff",
+        "max_retries",
+        "max_retry_after",
+    )
 
     def __init__(
         self,
@@ -87,6 +106,7 @@ class RetryPolicy:
         initial_backoff: float = 0.5,
         max_backoff: float = 8.0,
         max_retry_after: float = 60.0,
+        extra_statuses: Collection[int] = (),
     ) -> None:
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
@@ -94,13 +114,15 @@ class RetryPolicy:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
+        #: statuses retried on top of 408/409/429/5xx (a provider's, e.g. Groq 498)
+        self.extra_statuses = frozenset(extra_statuses)
 
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, APIConnectionError):
             return True
         if isinstance(exc, APIStatusError):
             status = exc.status_code
-            if status in RETRY_STATUSES or status >= 500:
+            if status in RETRY_STATUSES or status >= 500 or status in self.extra_statuses:
                 wait = parse_retry_after(exc.response.headers)
                 return wait is None or wait <= self.max_retry_after
         return False
@@ -161,12 +183,14 @@ def _must_read(response: httpx.Response, stream: bool) -> bool:
     )
 
 
-def _check(response: httpx.Response, *, stream: bool) -> httpx.Response:
+def _check(
+    response: httpx.Response, *, stream: bool, classify: Classifier | None
+) -> httpx.Response:
     """Raise for an error status, or for a JSON body where an event stream was asked for."""
     logger.debug(
         "%s %s -> HTTP %d", response.request.method, response.request.url, response.status_code
     )
-    raise_for_status(response)
+    raise_for_status(response, classify)
     if stream and "json" in response.headers.get("content-type", ""):
         raise unexpected_stream_body(response)
     return response
@@ -175,11 +199,14 @@ def _check(response: httpx.Response, *, stream: bool) -> httpx.Response:
 class SyncSender:
     """Sends a request with retries over an ``httpx.Client``."""
 
-    __slots__ = ("http", "policy")
+    __slots__ = ("classify", "http", "policy")
 
-    def __init__(self, http: httpx.Client, policy: RetryPolicy) -> None:
+    def __init__(
+        self, http: httpx.Client, policy: RetryPolicy, classify: Classifier | None = None
+    ) -> None:
         self.http = http
         self.policy = policy
+        self.classify = classify
 
     def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
         logger.debug("sending %s %s", request.method, request.url)
@@ -194,7 +221,7 @@ class SyncSender:
                 raise _connection_error(exc, request) from exc
             finally:
                 response.close()
-        return _check(response, stream=stream)
+        return _check(response, stream=stream, classify=self.classify)
 
     def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         """Send ``request``; for ``stream=True`` the returned response is open and unread."""
@@ -208,11 +235,14 @@ class SyncSender:
 class AsyncSender:
     """Sends a request with retries over an ``httpx.AsyncClient``."""
 
-    __slots__ = ("http", "policy")
+    __slots__ = ("classify", "http", "policy")
 
-    def __init__(self, http: httpx.AsyncClient, policy: RetryPolicy) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, policy: RetryPolicy, classify: Classifier | None = None
+    ) -> None:
         self.http = http
         self.policy = policy
+        self.classify = classify
 
     async def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
         logger.debug("sending %s %s", request.method, request.url)
@@ -227,7 +257,7 @@ class AsyncSender:
                 raise _connection_error(exc, request) from exc
             finally:
                 await response.aclose()
-        return _check(response, stream=stream)
+        return _check(response, stream=stream, classify=self.classify)
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         if self.policy.max_retries == 0:

@@ -7,8 +7,11 @@ the sending (through :mod:`llama_client._transport`) and the stream object of th
 
 from __future__ import annotations
 
+import builtins
 import json
+import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
@@ -24,10 +27,13 @@ from ._streaming import AsyncStream, ChatChunkDecoder, Stream
 from ._structured import StructuredOutput
 from ._tool_calls import ToolCallPolicy, prepare_tool_params
 from ._tool_loop import ToolRunResult, arun_tools, run_tools
-from ._transport import AsyncSender, RetryPolicy, SyncSender
+from ._transport import AsyncSender, SyncSender
 from ._validation import REQUEST_OPTIONS, build_chat_body
 from ._version import __version__
-from .errors import InvalidRequestError
+from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
+from .providers import Fallback, ModelInfo, Provider, catalog, find_provider, get_provider
+from .providers._endpoint import Endpoint, resolve_endpoint
+from .providers.base import UnsupportedPolicy
 from .tools import ToolLike
 from .types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from .types.models import Model, ModelList
@@ -56,6 +62,13 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=10
 
 M = TypeVar("M", bound=BaseModel)
 
+logger = logging.getLogger("llama_client")
+
+#: ``provider=`` accepts a registered name, a Provider, or an ordered list of them (fallback).
+ProviderSpec = str | Provider | Sequence[str | Provider]
+#: One planned attempt of a chat call: the provider endpoint and the request for it.
+ChatAttempt = tuple[Endpoint, httpx.Request]
+
 
 class _Unset:
     def __repr__(self) -> str:
@@ -80,6 +93,23 @@ def _encode(body: Mapping[str, Any]) -> bytes:
         ).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidRequestError("body", f"cannot be encoded as JSON: {exc}") from None
+
+
+def _providers_from(spec: ProviderSpec | None) -> list[Provider]:
+    if spec is None:
+        spec = os.environ.get("LLAMA_PROVIDER") or "vllm"
+        if "," in spec:
+            spec = [name for name in spec.split(",") if name.strip()]
+    items: Sequence[str | Provider] = [spec] if isinstance(spec, (str, Provider)) else spec
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or not items:
+        raise InvalidRequestError(
+            "provider", "must be a provider name, a Provider, or a list of them"
+        )
+    providers = [p if isinstance(p, Provider) else get_provider(str(p).strip()) for p in items]
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise InvalidRequestError("provider", f"each provider may appear once, got {names}")
+    return providers
 
 
 def _as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
@@ -111,31 +141,81 @@ class _BaseClient:
         timeout: float | httpx.Timeout | None,
         max_retries: int | None,
         default_headers: Mapping[str, str] | None,
+        provider: ProviderSpec | None = None,
+        unsupported: UnsupportedPolicy = "warn",
+        fallback: Fallback | None = None,
     ) -> None:
-        url = base_url or os.environ.get("LLAMA_BASE_URL") or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise InvalidRequestError(
-                "base_url", f"must start with http:// or https://, got {url!r}"
-            )
-        self.base_url = url.rstrip("/")
-        self._api_key = (
-            api_key if api_key is not None else (os.environ.get("LLAMA_API_KEY") or None)
-        )
         self.model = model or os.environ.get("LLAMA_MODEL") or None
         self.timeout = DEFAULT_TIMEOUT if timeout is _UNSET else _as_timeout(timeout)
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
-        self._policy = RetryPolicy(self.max_retries)
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise InvalidRequestError(
+                "max_retries", f"must be a non-negative integer, got {self.max_retries!r}"
+            )
+        if unsupported not in ("warn", "drop", "error"):
+            raise InvalidRequestError(
+                "unsupported", f'must be "warn", "drop" or "error", got {unsupported!r}'
+            )
+        self._unsupported: UnsupportedPolicy = unsupported
         self._default_headers = dict(default_headers or {})
-        headers = {
+        self._base_headers = {
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": f"llama-client/{__version__}",
         }
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        headers.update(self._default_headers)
-        self._headers = headers
-        self._stream_headers = {**headers, "Accept": "text/event-stream"}
+        providers = _providers_from(provider)
+        several = len(providers) > 1
+        if several and (base_url or api_key):
+            raise InvalidRequestError(
+                "base_url" if base_url else "api_key",
+                "with several providers each one takes its URL and key from its own environment "
+                "variables; register a Provider with its base_url for a custom address",
+            )
+        self._endpoints = [
+            self._resolve(p, base_url=base_url, api_key=api_key, generic_env=not several)
+            for p in providers
+        ]
+        self._by_name = {ep.name: ep for ep in self._endpoints}
+        self._extra_endpoints: dict[str, Endpoint] = {}
+        self._fallback = fallback if fallback is not None else Fallback()
+        self._warned: set[tuple[str, str]] = set()
+        primary = self._endpoints[0]
+        self.provider = primary.provider
+        self.base_url = primary.base_url
+        self._api_key = primary.api_key
+        self._headers = primary.headers
+        self._stream_headers = primary.stream_headers
+        self._policy = primary.policy
+
+    def _resolve(
+        self, provider: Provider, *, base_url: str | None, api_key: str | None, generic_env: bool
+    ) -> Endpoint:
+        return resolve_endpoint(
+            provider,
+            base_url=base_url,
+            api_key=api_key,
+            env=os.environ,
+            base_headers=self._base_headers,
+            default_headers=self._default_headers,
+            max_retries=self.max_retries,
+            generic_env=generic_env,
+        )
+
+    @property
+    def providers(self) -> list[str]:
+        """The names of this client's providers, in fallback order."""
+        return [ep.name for ep in self._endpoints]
+
+    def _copy_kwargs(self) -> dict[str, Any]:
+        """Arguments that rebuild this client's providers (for ``with_options``)."""
+        single = len(self._endpoints) == 1
+        return {
+            "provider": [ep.provider for ep in self._endpoints],
+            "base_url": self.base_url if single else None,
+            "api_key": (self._api_key or "") if single else None,
+            "unsupported": self._unsupported,
+            "fallback": self._fallback,
+        }
 
     @property
     def api_key(self) -> str | None:
@@ -144,9 +224,11 @@ class _BaseClient:
 
     def __repr__(self) -> str:
         key = "'***'" if self._api_key else "None"
+        names = self.providers
+        provider = names[0] if len(names) == 1 else names
         return (
-            f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, "
-            f"api_key={key}, max_retries={self.max_retries})"
+            f"{type(self).__name__}(provider={provider!r}, base_url={self.base_url!r}, "
+            f"model={self.model!r}, api_key={key}, max_retries={self.max_retries})"
         )
 
     # -- request building (no I/O) -------------------------------------------------------
@@ -171,8 +253,13 @@ class _BaseClient:
         body: Mapping[str, Any] | None = None,
         options: Mapping[str, Any],
         stream: bool = False,
+        endpoint: Endpoint | None = None,
+        provider_headers: Mapping[str, str] | None = None,
     ) -> httpx.Request:
-        headers = self._stream_headers if stream else self._headers
+        ep = endpoint or self._endpoints[0]
+        headers = ep.stream_headers if stream else ep.headers
+        if provider_headers:
+            headers = {**headers, **provider_headers}
         extra_headers = options.get("extra_headers")
         if extra_headers:
             headers = {**headers, **extra_headers}
@@ -182,38 +269,130 @@ class _BaseClient:
                 raise InvalidRequestError("extra_body", f"{method} {path} takes no body")
             body = {**body, **extra_body}
         timeout = options.get("timeout")
+        query = options.get("extra_query")
+        if ep.query:
+            query = {**ep.query, **(query or {})}
         return http.build_request(
             method,
-            self.base_url + path,
+            ep.base_url + path,
             content=_encode(body) if body is not None else None,
             headers=headers,
-            params=options.get("extra_query") or None,
+            params=query or None,
             timeout=self.timeout if timeout is None else _as_timeout(timeout),
         )
 
-    def _chat_request(
+    def _route(self, model: str | None) -> tuple[list[Endpoint], str]:
+        """The endpoints a call goes to and the model name for them: ``"groq:llama-..."``
+        picks one provider for this call; anything else uses the client's providers."""
+        chosen = self._resolve_model(model)
+        prefix, sep, rest = chosen.partition(":")
+        if sep and rest and prefix and "/" not in prefix:
+            ep = self._by_name.get(prefix) or self._extra_endpoints.get(prefix)
+            if ep is None:
+                found = find_provider(prefix)
+                if found is not None:
+                    ep = self._resolve(found, base_url=None, api_key=None, generic_env=False)
+                    self._extra_endpoints[prefix] = ep
+            if ep is not None:
+                return [ep], rest
+        return self._endpoints, chosen
+
+    def _chat_plan(
         self,
         http: httpx.Client | httpx.AsyncClient,
         messages: Sequence[MessageParam],
         model: str | None,
         stream: bool,
         params: Mapping[str, Any],
-    ) -> tuple[httpx.Request, ToolCallPolicy | None]:
-        """The request, and what to do with the reply's tool calls (None without tools)."""
+        *,
+        want_usage: bool = False,
+    ) -> tuple[list[ChatAttempt], ToolCallPolicy | None]:
+        """Validate a chat call and build its request for each provider it may go to, and
+        what to do with the reply's tool calls (None without tools).
+
+        Everything that can be refused is refused here, before any I/O. With several
+        providers, one that cannot serve the call (model not offered, a parameter refused)
+        is left out; the call fails only when none can.
+        """
         params, tool_policy = prepare_tool_params(params)
-        body = build_chat_body(messages, self._resolve_model(model), stream, params)
+        endpoints, name = self._route(model)
+        body = build_chat_body(messages, name, stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
-        request = self._build_request(
-            http, "POST", "/chat/completions", body=body, options=options, stream=stream
+        attempts: list[ChatAttempt] = []
+        refused: InvalidRequestError | None = None
+        for ep in endpoints:
+            try:
+                prepared = ep.provider.prepare(
+                    body, stream=stream, want_usage=want_usage, unsupported=self._unsupported
+                )
+            except InvalidRequestError as exc:
+                if len(endpoints) == 1:
+                    raise
+                logger.debug("provider %r skipped: %s", ep.name, exc)
+                refused = refused or exc
+                continue
+            for param, reason in prepared.dropped:
+                self._warn_dropped(ep.name, param, reason)
+            request = self._build_request(
+                http,
+                "POST",
+                "/chat/completions",
+                body=prepared.body,
+                options=options,
+                stream=stream,
+                endpoint=ep,
+                provider_headers=prepared.headers,
+            )
+            attempts.append((ep, request))
+        if not attempts:
+            assert refused is not None
+            raise refused
+        if len(attempts) > 1:
+            order = self._fallback.order([ep.name for ep, _ in attempts])
+            attempts = [attempts[i] for i in order]
+        return attempts, tool_policy
+
+    def _warn_dropped(self, provider: str, param: str, reason: str) -> None:
+        if self._unsupported != "warn" or (provider, param) in self._warned:
+            return
+        self._warned.add((provider, param))
+        warnings.warn(
+            f"{param} {reason} by provider {provider!r}; it was not sent",
+            UnsupportedParameterWarning,
+            stacklevel=4,
         )
-        return request, tool_policy
+
+    def _give_up(self, ep: Endpoint, exc: APIError, attempts: int, tried: int) -> bool:
+        """After ``ep`` failed with ``exc`` (attempt ``tried`` of ``attempts``): True to raise,
+        False to try the next provider."""
+        if attempts == 1:
+            return True
+        moved = self._fallback.failed(ep.name, exc)
+        if moved and tried < attempts:
+            logger.info("provider %r failed (%s); trying the next one", ep.name, type(exc).__name__)
+            return False
+        return True
+
+    def _answered(self, ep: Endpoint, attempts: int) -> None:
+        if attempts > 1:
+            self._fallback.succeeded(ep.name)
 
     @staticmethod
     def _finish_chat(
-        response: httpx.Response, tool_policy: ToolCallPolicy | None
+        ep: Endpoint, response: httpx.Response, tool_policy: ToolCallPolicy | None
     ) -> ChatCompletion:
-        completion = parse_model(response, ChatCompletion)
-        return tool_policy.apply(completion) if tool_policy else completion
+        completion = ep.provider.normalize_completion(parse_model(response, ChatCompletion))
+        if tool_policy:
+            completion = tool_policy.apply(completion)
+        completion._provider = ep.name
+        return completion
+
+    @staticmethod
+    def _decoder(ep: Endpoint) -> ChatChunkDecoder:
+        return ChatChunkDecoder(ep.provider.chunk_normalizer())
+
+    def _catalog(self) -> list[ModelInfo]:
+        return catalog([ep.provider for ep in self._endpoints])
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -222,21 +401,17 @@ class _BaseClient:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return options
 
-    @staticmethod
-    def _with_stream_usage(params: dict[str, Any]) -> dict[str, Any]:
-        # stream() promises usage on the final completion: ask for the usage chunk unless the
-        # caller chose stream_options themselves.
-        if params.get("stream_options") is None:
-            params = {**params, "stream_options": {"include_usage": True}}
-        return params
-
 
 class LlamaClient(_BaseClient):
     """A synchronous client for an OpenAI-compatible Llama server.
 
-    Arguments override the environment (``LLAMA_BASE_URL``, ``LLAMA_API_KEY``, ``LLAMA_MODEL``),
-    which overrides the defaults (a local vLLM at ``http://localhost:8000/v1``, no key).
-    Use it as a context manager, or call :meth:`close`, to release its connections.
+    Arguments override the environment (``LLAMA_PROVIDER``, ``LLAMA_BASE_URL``,
+    ``LLAMA_API_KEY``, ``LLAMA_MODEL``), which overrides the defaults (a local vLLM at
+    ``http://localhost:8000/v1``, no key). ``provider="groq"`` talks to a hosted vendor (its
+    key from ``GROQ_API_KEY``); a list of providers falls over from one to the next.
+    ``unsupported`` decides what happens to a parameter the provider cannot honour: ``"warn"``
+    (drop it, warn once), ``"drop"`` or ``"error"``. Use it as a context manager, or call
+    :meth:`close`, to release its connections.
     """
 
     def __init__(
@@ -249,6 +424,9 @@ class LlamaClient(_BaseClient):
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
+        provider: ProviderSpec | None = None,
+        unsupported: UnsupportedPolicy = "warn",
+        fallback: Fallback | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -257,6 +435,9 @@ class LlamaClient(_BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             default_headers=default_headers,
+            provider=provider,
+            unsupported=unsupported,
+            fallback=fallback,
         )
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidRequestError(
@@ -265,7 +446,15 @@ class LlamaClient(_BaseClient):
             )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self.timeout, limits=DEFAULT_LIMITS)
-        self._sender = SyncSender(self._http, self._policy)
+        self._senders: dict[str, SyncSender] = {}
+        self._sender = self._sender_for(self._endpoints[0])
+
+    def _sender_for(self, ep: Endpoint) -> SyncSender:
+        sender = self._senders.get(ep.name)
+        if sender is None:
+            sender = SyncSender(self._http, ep.policy, ep.provider.classify_error)
+            self._senders[ep.name] = sender
+        return sender
 
     @cached_property
     def chat(self) -> Chat:
@@ -285,8 +474,7 @@ class LlamaClient(_BaseClient):
     ) -> LlamaClient:
         """A copy with some settings changed, sharing this client's connections."""
         return LlamaClient(
-            base_url=self.base_url,
-            api_key=self._api_key or "",
+            **self._copy_kwargs(),
             model=model or self.model,
             timeout=self.timeout if timeout is _UNSET else timeout,
             max_retries=self.max_retries if max_retries is None else max_retries,
@@ -312,15 +500,32 @@ class LlamaClient(_BaseClient):
 
     # -- the one request path ------------------------------------------------------------
 
-    def _send_chat(
-        self,
-        messages: Sequence[MessageParam],
-        model: str | None,
-        stream: bool,
-        params: Mapping[str, Any],
-    ) -> tuple[httpx.Response, ToolCallPolicy | None]:
-        request, tool_policy = self._chat_request(self._http, messages, model, stream, params)
-        return self._sender.send(request, stream=stream), tool_policy
+    def _run(
+        self, plan: list[ChatAttempt], stream: bool
+    ) -> tuple[Endpoint, httpx.Response, Stream[ChatCompletionChunk] | None]:
+        """Send a planned chat call, falling over to the next provider when one fails
+        (for a stream: only before its first chunk)."""
+        for tried, (ep, request) in enumerate(plan, 1):
+            try:
+                response = self._sender_for(ep).send(request, stream=stream)
+                chunks: Stream[ChatCompletionChunk] | None = None
+                if stream:
+                    chunks = Stream(response, self._decoder(ep))
+                    chunks.provider_name = ep.name
+                    if tried < len(plan):
+                        chunks._prime()
+            except APIError as exc:
+                if self._give_up(ep, exc, len(plan), tried):
+                    raise
+                continue
+            self._answered(ep, len(plan))
+            return ep, response, chunks
+        raise AssertionError("a chat plan is never empty")  # pragma: no cover
+
+    def _open_stream(self, plan: list[ChatAttempt]) -> Stream[ChatCompletionChunk]:
+        chunks = self._run(plan, True)[2]
+        assert chunks is not None
+        return chunks
 
     def _get(self, path: str, cls: type[M], options: Mapping[str, Any]) -> M:
         request = self._build_request(self._http, "GET", path, options=self._check_options(options))
@@ -340,6 +545,9 @@ class AsyncLlamaClient(_BaseClient):
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
+        provider: ProviderSpec | None = None,
+        unsupported: UnsupportedPolicy = "warn",
+        fallback: Fallback | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -348,6 +556,9 @@ class AsyncLlamaClient(_BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             default_headers=default_headers,
+            provider=provider,
+            unsupported=unsupported,
+            fallback=fallback,
         )
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             raise InvalidRequestError(
@@ -355,7 +566,15 @@ class AsyncLlamaClient(_BaseClient):
             )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout, limits=DEFAULT_LIMITS)
-        self._sender = AsyncSender(self._http, self._policy)
+        self._senders: dict[str, AsyncSender] = {}
+        self._sender = self._sender_for(self._endpoints[0])
+
+    def _sender_for(self, ep: Endpoint) -> AsyncSender:
+        sender = self._senders.get(ep.name)
+        if sender is None:
+            sender = AsyncSender(self._http, ep.policy, ep.provider.classify_error)
+            self._senders[ep.name] = sender
+        return sender
 
     @cached_property
     def chat(self) -> AsyncChat:
@@ -375,8 +594,7 @@ class AsyncLlamaClient(_BaseClient):
     ) -> AsyncLlamaClient:
         """A copy with some settings changed, sharing this client's connections."""
         return AsyncLlamaClient(
-            base_url=self.base_url,
-            api_key=self._api_key or "",
+            **self._copy_kwargs(),
             model=model or self.model,
             timeout=self.timeout if timeout is _UNSET else timeout,
             max_retries=self.max_retries if max_retries is None else max_retries,
@@ -402,15 +620,31 @@ class AsyncLlamaClient(_BaseClient):
     ) -> None:
         await self.close()
 
-    async def _send_chat(
-        self,
-        messages: Sequence[MessageParam],
-        model: str | None,
-        stream: bool,
-        params: Mapping[str, Any],
-    ) -> tuple[httpx.Response, ToolCallPolicy | None]:
-        request, tool_policy = self._chat_request(self._http, messages, model, stream, params)
-        return await self._sender.send(request, stream=stream), tool_policy
+    async def _run(
+        self, plan: list[ChatAttempt], stream: bool
+    ) -> tuple[Endpoint, httpx.Response, AsyncStream[ChatCompletionChunk] | None]:
+        """The async twin of :meth:`LlamaClient._run`."""
+        for tried, (ep, request) in enumerate(plan, 1):
+            try:
+                response = await self._sender_for(ep).send(request, stream=stream)
+                chunks: AsyncStream[ChatCompletionChunk] | None = None
+                if stream:
+                    chunks = AsyncStream(response, self._decoder(ep))
+                    chunks.provider_name = ep.name
+                    if tried < len(plan):
+                        await chunks._prime()
+            except APIError as exc:
+                if self._give_up(ep, exc, len(plan), tried):
+                    raise
+                continue
+            self._answered(ep, len(plan))
+            return ep, response, chunks
+        raise AssertionError("a chat plan is never empty")  # pragma: no cover
+
+    async def _open_stream(self, plan: list[ChatAttempt]) -> AsyncStream[ChatCompletionChunk]:
+        chunks = (await self._run(plan, True))[2]
+        assert chunks is not None
+        return chunks
 
     async def _get(self, path: str, cls: type[M], options: Mapping[str, Any]) -> M:
         request = self._build_request(self._http, "GET", path, options=self._check_options(options))
@@ -467,10 +701,12 @@ class Completions:
         written as text becomes ``tool_calls`` (``parse_tool_calls=False`` turns that off);
         raw chunks of ``stream=True`` are passed on as sent (use :meth:`stream` for that).
         """
-        response, tool_policy = self._client._send_chat(messages, model, stream, params)
-        if stream:
-            return Stream(response, ChatChunkDecoder())
-        return self._client._finish_chat(response, tool_policy)
+        client = self._client
+        plan, tool_policy = client._chat_plan(client._http, messages, model, stream, params)
+        ep, response, chunks = client._run(plan, stream)
+        if chunks is not None:
+            return chunks
+        return client._finish_chat(ep, response, tool_policy)
 
     def stream(
         self,
@@ -486,13 +722,10 @@ class Completions:
         the ``with`` block is entered.
         """
         client = self._client
-        request, tool_policy = client._chat_request(
-            client._http, messages, model, True, client._with_stream_usage(dict(params))
+        plan, tool_policy = client._chat_plan(
+            client._http, messages, model, True, params, want_usage=True
         )
-        return ChatCompletionStreamManager(
-            lambda: Stream(client._sender.send(request, stream=True), ChatChunkDecoder()),
-            tool_policy,
-        )
+        return ChatCompletionStreamManager(lambda: client._open_stream(plan), tool_policy)
 
     @overload
     def parse(
@@ -580,12 +813,17 @@ class CompletionsWithRawResponse:
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
     ) -> APIResponse[ChatCompletion] | APIResponse[Stream[ChatCompletionChunk]]:
-        response, tool_policy = self._client._send_chat(messages, model, stream, params)
-        if stream:
-            return APIResponse(
-                response, lambda: Stream[ChatCompletionChunk](response, ChatChunkDecoder())
-            )
-        return APIResponse(response, lambda: self._client._finish_chat(response, tool_policy))
+        client = self._client
+        plan, tool_policy = client._chat_plan(client._http, messages, model, stream, params)
+        ep, response, chunks = client._run(plan, stream)
+        if chunks is not None:
+            opened = chunks
+            return APIResponse(response, lambda: opened, provider_name=ep.name)
+        return APIResponse(
+            response,
+            lambda: client._finish_chat(ep, response, tool_policy),
+            provider_name=ep.name,
+        )
 
 
 class Chat:
@@ -646,6 +884,11 @@ class Models:
             raise InvalidRequestError("model", "must be a non-empty string")
         return self._client._get(f"/models/{model}", Model, options)
 
+    def catalog(self) -> builtins.list[ModelInfo]:
+        """The model catalogue for this client's providers: each canonical alias, the vendor
+        id it is sent as, and the vendor's context and output limits. No I/O."""
+        return self._client._catalog()
+
 
 # --------------------------------------------------------------------------- async resources
 
@@ -692,10 +935,12 @@ class AsyncCompletions:
         **params: Unpack[ChatCompletionParams],
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Create a chat completion; with ``stream=True`` an async iterator of chunks."""
-        response, tool_policy = await self._client._send_chat(messages, model, stream, params)
-        if stream:
-            return AsyncStream(response, ChatChunkDecoder())
-        return self._client._finish_chat(response, tool_policy)
+        client = self._client
+        plan, tool_policy = client._chat_plan(client._http, messages, model, stream, params)
+        ep, response, chunks = await client._run(plan, stream)
+        if chunks is not None:
+            return chunks
+        return client._finish_chat(ep, response, tool_policy)
 
     def stream(
         self,
@@ -706,14 +951,10 @@ class AsyncCompletions:
     ) -> AsyncChatCompletionStreamManager:
         """``async with ac.chat.completions.stream(...) as s:`` — see :meth:`Completions.stream`."""
         client = self._client
-        request, tool_policy = client._chat_request(
-            client._http, messages, model, True, client._with_stream_usage(dict(params))
+        plan, tool_policy = client._chat_plan(
+            client._http, messages, model, True, params, want_usage=True
         )
-
-        async def open_stream() -> AsyncStream[ChatCompletionChunk]:
-            return AsyncStream(await client._sender.send(request, stream=True), ChatChunkDecoder())
-
-        return AsyncChatCompletionStreamManager(open_stream, tool_policy)
+        return AsyncChatCompletionStreamManager(lambda: client._open_stream(plan), tool_policy)
 
     @overload
     async def parse(
@@ -800,12 +1041,17 @@ class AsyncCompletionsWithRawResponse:
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
     ) -> APIResponse[ChatCompletion] | APIResponse[AsyncStream[ChatCompletionChunk]]:
-        response, tool_policy = await self._client._send_chat(messages, model, stream, params)
-        if stream:
-            return APIResponse(
-                response, lambda: AsyncStream[ChatCompletionChunk](response, ChatChunkDecoder())
-            )
-        return APIResponse(response, lambda: self._client._finish_chat(response, tool_policy))
+        client = self._client
+        plan, tool_policy = client._chat_plan(client._http, messages, model, stream, params)
+        ep, response, chunks = await client._run(plan, stream)
+        if chunks is not None:
+            opened = chunks
+            return APIResponse(response, lambda: opened, provider_name=ep.name)
+        return APIResponse(
+            response,
+            lambda: client._finish_chat(ep, response, tool_policy),
+            provider_name=ep.name,
+        )
 
 
 class AsyncChat:
@@ -860,3 +1106,7 @@ class AsyncModels:
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model", "must be a non-empty string")
         return await self._client._get(f"/models/{model}", Model, options)
+
+    def catalog(self) -> builtins.list[ModelInfo]:
+        """See :meth:`Models.catalog` (no I/O, so not awaited)."""
+        return self._client._catalog()

@@ -4,18 +4,20 @@ The hierarchy::
 
     LlamaClientError
     ├── InvalidRequestError (also a ValueError)   bad input, raised before any network I/O
+    │   └── UnsupportedParameterError             the provider cannot honour a parameter
     └── APIError                                  something went wrong talking to the server
         ├── APIConnectionError                    the request never got an HTTP answer
         │   └── APITimeoutError
         ├── APIStatusError                        the server answered with a 4xx/5xx status
         │   ├── BadRequestError (400)
-        │   │   └── ContextLengthExceededError    prompt (+ output) longer than the context
+        │   │   ├── ContextLengthExceededError    prompt (+ output) longer than the context
+        │   │   └── ToolUseFailedError            the server rejected the model's tool call (Groq)
         │   ├── AuthenticationError (401)
         │   ├── PermissionDeniedError (403)
         │   ├── NotFoundError (404)
         │   ├── ConflictError (409)
         │   ├── UnprocessableEntityError (422)
-        │   ├── RateLimitError (429)
+        │   ├── RateLimitError (429; also Groq 413 and 498)
         │   └── InternalServerError (>= 500)
         ├── StreamError                           an event stream broke or carried an error
         └── ResponseValidationError               a success status whose body is not what it should be
@@ -26,6 +28,7 @@ The hierarchy::
         └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
 
 Every message is built from what the server sent; API keys never appear in it.
+:class:`UnsupportedParameterWarning` is the warning emitted when a parameter is dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from ._ratelimit import RateLimitInfo
     from .types.chat import ChatCompletion, Usage
 
 __all__ = [
@@ -59,7 +63,10 @@ __all__ = [
     "StructuredOutputError",
     "StructuredOutputTruncatedError",
     "ToolCallArgumentsError",
+    "ToolUseFailedError",
     "UnprocessableEntityError",
+    "UnsupportedParameterError",
+    "UnsupportedParameterWarning",
 ]
 
 # How much of a server body an exception message shows.
@@ -79,6 +86,19 @@ class InvalidRequestError(LlamaClientError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    """The chosen provider cannot honour a parameter, and the client was built with
+    ``unsupported="error"``. Nothing was sent. ``provider`` and ``field`` name them."""
+
+    def __init__(self, provider: str, field: str, message: str) -> None:
+        self.provider = provider
+        super().__init__(field, f"{message} (provider {provider!r})")
+
+
+class UnsupportedParameterWarning(UserWarning):
+    """A parameter the provider cannot honour was dropped (``unsupported="warn"``)."""
 
 
 class APIError(LlamaClientError):
@@ -148,6 +168,13 @@ class APIStatusError(APIError):
         self.code = code
         self.param = param
 
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The ``x-ratelimit-*`` headers of the error response, parsed (None if absent)."""
+        from ._ratelimit import parse_rate_limit
+
+        return parse_rate_limit(self.response.headers)
+
 
 class BadRequestError(APIStatusError):
     """HTTP 400."""
@@ -155,6 +182,13 @@ class BadRequestError(APIStatusError):
 
 class ContextLengthExceededError(BadRequestError):
     """The prompt (or prompt plus requested output) does not fit the model's context window."""
+
+
+class ToolUseFailedError(BadRequestError):
+    """The server could not parse or validate the tool call the model wrote (Groq
+    ``tool_use_failed``). ``failed_generation`` is the model's raw output, when sent."""
+
+    failed_generation: str | None = None
 
 
 class AuthenticationError(APIStatusError):
@@ -178,7 +212,11 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """HTTP 429. ``retry_after`` is the server's requested wait in seconds, or None."""
+    """HTTP 429, or a vendor's equivalent (Groq 413 tokens-per-minute, Groq 498 capacity).
+
+    ``retry_after`` is the server's requested wait in seconds, or None; ``rate_limit`` the
+    parsed ``x-ratelimit-*`` headers.
+    """
 
     retry_after: float | None
 
@@ -363,7 +401,7 @@ def error_info(body: object, status_code: int | None = None) -> ErrorInfo:
                 return ErrorInfo(
                     preview(value if isinstance(value, str) else json.dumps(value, default=str)),
                     type=_as_opt_str(body.get("type")),
-                    code=_as_code(body.get("code")),
+                    code=_as_code(body.get("code", body.get("error_code"))),
                 )
     try:
         return ErrorInfo(preview(json.dumps(body, default=str)))

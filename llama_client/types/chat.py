@@ -12,7 +12,7 @@ import contextlib
 import json
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from ..errors import ToolCallArgumentsError
 from ._base import ResponseModel
@@ -225,6 +225,13 @@ class ChatCompletion(ResponseModel):
     choices: list[Choice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+
+    _provider: str | None = PrivateAttr(default=None)
+
+    @property
+    def provider_name(self) -> str | None:
+        """The provider adapter that answered (set by the client; not a server field)."""
+        return self._provider
 
 
 T = TypeVar("T")

@@ -1,0 +1,196 @@
+"""The model catalogue: canonical Llama aliases → each vendor's model id. Data only.
+
+Edit this table when a vendor adds, renames or retires a model. A row is either the vendor id,
+or a dict with ``id`` and, where the vendor differs from the model's 128K context, the
+``context_window`` and ``max_output`` it serves (numbers from the vendor's pages or litellm's
+metadata, see ``providers.md``). A provider missing from :data:`MODELS` (vLLM, llama.cpp, TGI,
+any OpenAI-compatible server) serves whatever it was started with, so every id passes through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ALIASES", "MODELS"]
+
+#: The canonical aliases, in display order.
+ALIASES: tuple[str, ...] = (
+    "llama-3.1-8b-instruct",
+    "llama-3.1-70b-instruct",
+    "llama-3.1-405b-instruct",
+    "llama-3.3-70b-instruct",
+    "llama-3.2-1b-instruct",
+    "llama-3.2-3b-instruct",
+    "llama-guard-3-8b",
+    "llama-guard-3-1b",
+)
+
+_HF = {
+    "llama-3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct",
+    "llama-3.1-70b-instruct": "meta-llama/Llama-3.1-70B-Instruct",
+    "llama-3.1-405b-instruct": "meta-llama/Llama-3.1-405B-Instruct",
+    "llama-3.3-70b-instruct": "meta-llama/Llama-3.3-70B-Instruct",
+    "llama-3.2-1b-instruct": "meta-llama/Llama-3.2-1B-Instruct",
+    "llama-3.2-3b-instruct": "meta-llama/Llama-3.2-3B-Instruct",
+    "llama-guard-3-8b": "meta-llama/Llama-Guard-3-8B",
+    "llama-guard-3-1b": "meta-llama/Llama-Guard-3-1B",
+}
+
+MODELS: dict[str, dict[str, Any]] = {
+    "ollama": {
+        # Context is a server setting (OLLAMA_CONTEXT_LENGTH / num_ctx), 4096 by default.
+        "llama-3.1-8b-instruct": "llama3.1:8b",
+        "llama-3.1-70b-instruct": "llama3.1:70b",
+        "llama-3.1-405b-instruct": "llama3.1:405b",
+        "llama-3.3-70b-instruct": "llama3.3:70b",
+        "llama-3.2-1b-instruct": "llama3.2:1b",
+        "llama-3.2-3b-instruct": "llama3.2:3b",
+        "llama-guard-3-8b": "llama-guard3:8b",
+        "llama-guard-3-1b": "llama-guard3:1b",
+    },
+    # The router picks a partner per model; append ":<partner>" to the id to pin one.
+    "huggingface": dict(_HF),
+    "together": {
+        "llama-3.1-8b-instruct": "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
+        "llama-3.1-70b-instruct": "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo",
+        "llama-3.1-405b-instruct": "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo",
+        "llama-3.3-70b-instruct": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "llama-3.2-3b-instruct": "meta-llama/Llama-3.2-3B-Instruct-Turbo",
+        "llama-guard-3-8b": "meta-llama/Meta-Llama-Guard-3-8B",
+    },
+    "fireworks": {
+        "llama-3.1-8b-instruct": {
+            "id": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            "context_window": 16384,
+        },
+        "llama-3.1-70b-instruct": "accounts/fireworks/models/llama-v3p1-70b-instruct",
+        "llama-3.1-405b-instruct": {
+            "id": "accounts/fireworks/models/llama-v3p1-405b-instruct",
+            "context_window": 128000,
+        },
+        "llama-3.3-70b-instruct": "accounts/fireworks/models/llama-v3p3-70b-instruct",
+        "llama-3.2-1b-instruct": {
+            "id": "accounts/fireworks/models/llama-v3p2-1b-instruct",
+            "context_window": 16384,
+        },
+        "llama-3.2-3b-instruct": {
+            "id": "accounts/fireworks/models/llama-v3p2-3b-instruct",
+            "context_window": 16384,
+        },
+        "llama-guard-3-8b": "accounts/fireworks/models/llama-guard-3-8b",
+    },
+    "groq": {
+        # 3.1 70B/405B and the 3.2 previews were retired.
+        "llama-3.1-8b-instruct": {"id": "llama-3.1-8b-instant", "max_output": 8192},
+        "llama-3.3-70b-instruct": {"id": "llama-3.3-70b-versatile", "max_output": 32768},
+    },
+    "deepinfra": {
+        "llama-3.1-8b-instruct": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "llama-3.1-70b-instruct": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "llama-3.1-405b-instruct": {
+            "id": "meta-llama/Meta-Llama-3.1-405B-Instruct",
+            "context_window": 32768,
+        },
+        "llama-3.3-70b-instruct": "meta-llama/Llama-3.3-70B-Instruct",
+        "llama-3.2-1b-instruct": "meta-llama/Llama-3.2-1B-Instruct",
+        "llama-3.2-3b-instruct": "meta-llama/Llama-3.2-3B-Instruct",
+    },
+    "openrouter": {
+        "llama-3.1-8b-instruct": "meta-llama/llama-3.1-8b-instruct",
+        "llama-3.1-70b-instruct": "meta-llama/llama-3.1-70b-instruct",
+        "llama-3.1-405b-instruct": {
+            "id": "meta-llama/llama-3.1-405b-instruct",
+            "context_window": 32768,
+        },
+        "llama-3.3-70b-instruct": "meta-llama/llama-3.3-70b-instruct",
+        "llama-3.2-1b-instruct": "meta-llama/llama-3.2-1b-instruct",
+        "llama-3.2-3b-instruct": {
+            "id": "meta-llama/llama-3.2-3b-instruct",
+            "context_window": 20000,
+        },
+    },
+    "nvidia": {
+        "llama-3.1-8b-instruct": "meta/llama-3.1-8b-instruct",
+        "llama-3.1-70b-instruct": "meta/llama-3.1-70b-instruct",
+        "llama-3.1-405b-instruct": "meta/llama-3.1-405b-instruct",
+        "llama-3.3-70b-instruct": {"id": "meta/llama-3.3-70b-instruct", "max_output": 4096},
+        "llama-3.2-1b-instruct": {"id": "meta/llama-3.2-1b-instruct", "notes": "unverified"},
+        "llama-3.2-3b-instruct": {"id": "meta/llama-3.2-3b-instruct", "notes": "unverified"},
+    },
+    "databricks": {
+        # Ids are serving-endpoint names; any other endpoint name passes through.
+        "llama-3.1-8b-instruct": {
+            "id": "databricks-meta-llama-3-1-8b-instruct",
+            "notes": "availability unverified",
+        },
+        "llama-3.1-405b-instruct": "databricks-meta-llama-3-1-405b-instruct",
+        "llama-3.3-70b-instruct": "databricks-meta-llama-3-3-70b-instruct",
+    },
+    "cerebras": {
+        # Cerebras limits context per account tier.
+        "llama-3.1-8b-instruct": "llama3.1-8b",
+        "llama-3.1-70b-instruct": {"id": "llama3.1-70b", "notes": "older"},
+        "llama-3.3-70b-instruct": "llama-3.3-70b",
+    },
+    "sambanova": {
+        "llama-3.1-8b-instruct": {"id": "Meta-Llama-3.1-8B-Instruct", "context_window": 16384},
+        "llama-3.1-70b-instruct": "Meta-Llama-3.1-70B-Instruct",
+        "llama-3.1-405b-instruct": {
+            "id": "Meta-Llama-3.1-405B-Instruct",
+            "context_window": 16384,
+        },
+        "llama-3.3-70b-instruct": "Meta-Llama-3.3-70B-Instruct",
+        "llama-3.2-1b-instruct": {"id": "Meta-Llama-3.2-1B-Instruct", "context_window": 16384},
+        "llama-3.2-3b-instruct": {"id": "Meta-Llama-3.2-3B-Instruct", "context_window": 4096},
+        "llama-guard-3-8b": "Meta-Llama-Guard-3-8B",
+    },
+    "meta": {
+        # Meta's Llama API serves Llama 3.3 and Llama 4, not 3.1.
+        "llama-3.3-70b-instruct": {"id": "Llama-3.3-70B-Instruct", "max_output": 4028},
+    },
+    "azure": {
+        "llama-3.1-8b-instruct": {"id": "Meta-Llama-3.1-8B-Instruct", "max_output": 2048},
+        "llama-3.1-70b-instruct": {"id": "Meta-Llama-3.1-70B-Instruct", "max_output": 2048},
+        "llama-3.1-405b-instruct": {"id": "Meta-Llama-3.1-405B-Instruct", "max_output": 2048},
+        "llama-3.3-70b-instruct": {"id": "Llama-3.3-70B-Instruct", "max_output": 2048},
+    },
+    "github": {
+        # models.github.ai uses publisher-prefixed ids; the "meta/" prefix is unverified.
+        "llama-3.1-8b-instruct": {"id": "meta/Meta-Llama-3.1-8B-Instruct", "max_output": 2048},
+        "llama-3.1-70b-instruct": {"id": "meta/Meta-Llama-3.1-70B-Instruct", "max_output": 2048},
+        "llama-3.1-405b-instruct": {
+            "id": "meta/Meta-Llama-3.1-405B-Instruct",
+            "max_output": 2048,
+        },
+        "llama-3.3-70b-instruct": {"id": "meta/Llama-3.3-70B-Instruct", "max_output": 2048},
+    },
+    "nebius": {
+        "llama-3.1-8b-instruct": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "llama-3.1-70b-instruct": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        "llama-3.1-405b-instruct": "meta-llama/Meta-Llama-3.1-405B-Instruct",
+        "llama-3.3-70b-instruct": "meta-llama/Llama-3.3-70B-Instruct",
+    },
+    "hyperbolic": {
+        "llama-3.1-8b-instruct": {
+            "id": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+            "context_window": 32768,
+        },
+        "llama-3.1-70b-instruct": {
+            "id": "meta-llama/Meta-Llama-3.1-70B-Instruct",
+            "context_window": 32768,
+        },
+        "llama-3.1-405b-instruct": {
+            "id": "meta-llama/Meta-Llama-3.1-405B-Instruct",
+            "context_window": 32768,
+        },
+        "llama-3.3-70b-instruct": "meta-llama/Llama-3.3-70B-Instruct",
+        "llama-3.2-3b-instruct": "meta-llama/Llama-3.2-3B-Instruct",
+    },
+    "novita": {
+        "llama-3.1-8b-instruct": "meta-llama/llama-3.1-8b-instruct",
+        "llama-3.1-70b-instruct": "meta-llama/llama-3.1-70b-instruct",
+        "llama-3.3-70b-instruct": "meta-llama/llama-3.3-70b-instruct",
+        "llama-3.2-1b-instruct": "meta-llama/llama-3.2-1b-instruct",
+        "llama-3.2-3b-instruct": "meta-llama/llama-3.2-3b-instruct",
+    },
+}
