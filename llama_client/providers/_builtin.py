@@ -117,6 +117,7 @@ def builtin_providers() -> list[Provider]:
             response_format_style="tgi",
             exclusive_with_tools=frozenset({"response_format"}),
             unsupported_params=frozenset({"min_p", "top_k"}),
+            context_error_patterns=("must have less than",),
             notes="Hugging Face text-generation-inference (Messages API); "
             'response_format sent as {"type": "json", "value": schema}.',
         ),
@@ -125,6 +126,7 @@ def builtin_providers() -> list[Provider]:
             base_url="https://router.huggingface.co/v1",
             api_key_env=("HF_TOKEN", "HUGGINGFACE_HUB_TOKEN"),
             key_required=True,
+            context_error_patterns=("must have less than",),
             notes="Inference Providers router; append `:<partner>` to a model id to pin one.",
         ),
         Provider(

@@ -108,6 +108,26 @@ class BrokenStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         raise httpx.RemoteProtocolError("peer closed connection")
 
 
+class PiecewiseStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body delivered in separate reads, one per piece."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.pieces
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+
+
+def piecewise_response(*pieces: bytes) -> httpx.Response:
+    return httpx.Response(
+        200, stream=PiecewiseStream(*pieces), headers={"content-type": "text/event-stream"}
+    )
+
+
 def broken_stream_response(first: bytes = b"") -> httpx.Response:
     return httpx.Response(
         200, stream=BrokenStream(first), headers={"content-type": "text/event-stream"}
