@@ -86,9 +86,7 @@ def test_provider_prefix_in_model_string_routes_one_call(monkeypatch: pytest.Mon
         fw = _ok(FIREWORKS, mock)
         groq = _ok(GROQ, mock)
         client = LlamaClient(provider="groq")
-        r = client.chat.completions.create(
-            model="fireworks:llama-3.1-405b-instruct", messages=MSGS
-        )
+        r = client.chat.completions.create(model="fireworks:llama-3.1-405b-instruct", messages=MSGS)
         client.chat.completions.create(model="llama-3.1-8b-instruct", messages=MSGS)
     assert r.provider_name == "fireworks"
     assert sent_json(fw)["model"] == "accounts/fireworks/models/llama-v3p1-405b-instruct"
@@ -101,9 +99,7 @@ def test_colon_in_a_model_id_that_is_not_a_provider_passes_through() -> None:
         route = mock.post("http://localhost:11434/v1/chat/completions").mock(
             return_value=httpx.Response(200, json=completion())
         )
-        LlamaClient(provider="ollama").chat.completions.create(
-            model="llama3.1:8b", messages=MSGS
-        )
+        LlamaClient(provider="ollama").chat.completions.create(model="llama3.1:8b", messages=MSGS)
     assert sent_json(route)["model"] == "llama3.1:8b"
 
 
@@ -119,7 +115,7 @@ def test_alias_the_vendor_does_not_offer_fails_before_io() -> None:
 
 
 def test_unknown_provider_lists_known_ones() -> None:
-    with pytest.raises(InvalidRequestError, match="known: .*groq"):
+    with pytest.raises(InvalidRequestError, match=r"known: .*groq"):
         LlamaClient(provider="nope")
 
 
@@ -342,7 +338,9 @@ def test_meta_length_param_and_response_format_types() -> None:
 
 
 def test_sambanova_and_azure_flatten_text_parts() -> None:
-    parts = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]
+    parts = [
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    ]
     with respx.mock() as mock:
         route = _ok("https://api.sambanova.ai/v1/chat/completions", mock)
         LlamaClient(provider="sambanova", api_key="k").chat.completions.create(
@@ -358,7 +356,12 @@ def test_azure_strips_tool_call_index_and_passes_extras() -> None:
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                {
+                    "index": 0,
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "c", "content": "1"},
@@ -376,11 +379,16 @@ def test_azure_strips_tool_call_index_and_passes_extras() -> None:
 
 
 def test_databricks_strips_name_from_non_user_messages() -> None:
-    msgs = [{"role": "system", "content": "s", "name": "sys"}, {"role": "user", "content": "u", "name": "bob"}]
+    msgs = [
+        {"role": "system", "content": "s", "name": "sys"},
+        {"role": "user", "content": "u", "name": "bob"},
+    ]
     with respx.mock() as mock:
         route = _ok("https://adb-2.example.net/serving-endpoints/chat/completions", mock)
         LlamaClient(
-            provider="databricks", base_url="https://adb-2.example.net/serving-endpoints", api_key="d"
+            provider="databricks",
+            base_url="https://adb-2.example.net/serving-endpoints",
+            api_key="d",
         ).chat.completions.create(model="my-endpoint", messages=msgs)
     body = sent_json(route)
     assert "name" not in body["messages"][0] and body["messages"][1]["name"] == "bob"
@@ -395,7 +403,9 @@ def test_finish_reasons_normalised_with_raw_kept() -> None:
     tool_msg["choices"][0]["message"] = {
         "role": "assistant",
         "content": None,
-        "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        "tool_calls": [
+            {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
     }
     with respx.mock() as mock:
         route = _ok(TOGETHER, mock, completion(finish="eos"))
@@ -459,7 +469,9 @@ async def test_groq_stream_usage_async() -> None:
 
 
 def test_groq_non_stream_usage_from_x_groq() -> None:
-    body = completion(x_groq={"id": "q", "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    body = completion(
+        x_groq={"id": "q", "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    )
     with respx.mock() as mock:
         _ok(GROQ, mock, body)
         r = LlamaClient(provider="groq").chat.completions.create(model="x", messages=MSGS)
@@ -483,7 +495,9 @@ def test_together_usage_on_every_chunk_and_no_stream_options() -> None:
     body = sse(chunk("a", usage=u), chunk("b", "eos", usage=u2))
     with respx.mock() as mock:
         route = mock.post(TOGETHER).mock(return_value=sse_response(body))
-        with LlamaClient(provider="together").chat.completions.stream(model="x", messages=MSGS) as s:
+        with LlamaClient(provider="together").chat.completions.stream(
+            model="x", messages=MSGS
+        ) as s:
             final = s.get_final_completion()
     assert "stream_options" not in sent_json(route)
     assert final.usage is not None and final.usage.total_tokens == 5
@@ -590,37 +604,73 @@ def test_groq_tool_use_failed_keeps_failed_generation() -> None:
             "groq",
             GROQ,
             400,
-            {"error": {"message": "Please reduce the length of the messages or completion.", "type": "invalid_request_error", "code": "context_length_exceeded"}},
+            {
+                "error": {
+                    "message": "Please reduce the length of the messages or completion.",
+                    "type": "invalid_request_error",
+                    "code": "context_length_exceeded",
+                }
+            },
         ),
         (
             "together",
             TOGETHER,
             400,
-            {"error": {"message": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8193. Given: 9000 `inputs` tokens and 100 `max_new_tokens`", "type": "invalid_request_error", "param": None, "code": None}},
+            {
+                "error": {
+                    "message": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8193. Given: 9000 `inputs` tokens and 100 `max_new_tokens`",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
         ),
         (
             "cerebras",
             "https://api.cerebras.ai/v1/chat/completions",
             400,
-            {"error": {"message": "Please reduce the length of your prompt. Current length is 9000 while limit is 8192", "type": "invalid_request_error"}},
+            {
+                "error": {
+                    "message": "Please reduce the length of your prompt. Current length is 9000 while limit is 8192",
+                    "type": "invalid_request_error",
+                }
+            },
         ),
         (
             "tgi",
             "http://localhost:8080/v1/chat/completions",
             422,
-            {"error": "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000", "error_type": "validation"},
+            {
+                "error": "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000",
+                "error_type": "validation",
+            },
         ),
         (
             "llamacpp",
             "http://localhost:8080/v1/chat/completions",
             400,
-            {"error": {"code": 400, "message": "request (10035 tokens) exceeds the available context size (4096 tokens), try increasing it", "type": "exceed_context_size_error", "n_prompt_tokens": 10035, "n_ctx": 4096}},
+            {
+                "error": {
+                    "code": 400,
+                    "message": "request (10035 tokens) exceeds the available context size (4096 tokens), try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 10035,
+                    "n_ctx": 4096,
+                }
+            },
         ),
         (
             "vllm",
             VLLM,
             400,
-            {"error": {"message": "This model's maximum context length is 2048 tokens. However, your prompt contains at least 2049 input tokens", "type": "BadRequestError", "param": "input_tokens", "code": 400}},
+            {
+                "error": {
+                    "message": "This model's maximum context length is 2048 tokens. However, your prompt contains at least 2049 input tokens",
+                    "type": "BadRequestError",
+                    "param": "input_tokens",
+                    "code": 400,
+                }
+            },
         ),
     ],
     ids=["groq", "together", "cerebras", "tgi", "llamacpp", "vllm"],
@@ -647,6 +697,10 @@ def test_raw_response_rate_limit_and_provider() -> None:
     assert raw.provider_name == "groq"
     info = raw.rate_limit
     assert info is not None
-    assert (info.limit_requests, info.remaining_requests, info.reset_requests) == (14400, 14399, 6.0)
+    assert (info.limit_requests, info.remaining_requests, info.reset_requests) == (
+        14400,
+        14399,
+        6.0,
+    )
     assert info.remaining_tokens == 5990 and info.limit_tokens is None
     assert raw.parse().provider_name == "groq"
