@@ -13,14 +13,16 @@ def test_all_is_honest() -> None:
     for name in llama_client.__all__:
         assert hasattr(llama_client, name), name
     public = {n for n in dir(llama_client) if not n.startswith("_") and n not in {"annotations"}}
-    modules = {"client", "errors", "types", "tools", "llama_format"}
+    modules = {"client", "errors", "types", "tools", "llama_format", "providers"}
     assert public - modules - set(llama_client.__all__) == set()
 
 
 def test_version_is_in_one_place() -> None:
     text = (ROOT / "llama_client" / "_version.py").read_text()
     assert f'__version__ = "{llama_client.__version__}"' in text
-    assert "version =" not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("[")[0]
+    assert (
+        "version =" not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("[")[0]
+    )
 
 
 def test_ships_py_typed() -> None:

@@ -9,17 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from providers_support import (
-    MSGS,
-    chunk,
-    clear_env,
-    completion,
-    instant_retries,
-    piecewise_response,
-    sent_json,
-    sse,
-    sse_response,
-)
 
 from llama_client import (
     AsyncLlamaClient,
@@ -31,6 +20,17 @@ from llama_client import (
     ToolUseFailedError,
     UnsupportedParameterError,
     UnsupportedParameterWarning,
+)
+from tests.unit.providers_support import (
+    MSGS,
+    chunk,
+    clear_env,
+    completion,
+    instant_retries,
+    piecewise_response,
+    sent_json,
+    sse,
+    sse_response,
 )
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
@@ -218,7 +218,10 @@ def test_groq_params_and_message_cleaning() -> None:
 
 def test_groq_refuses_response_format_when_streaming() -> None:
     client = LlamaClient(provider="groq", unsupported="error")
-    with pytest.raises(UnsupportedParameterError, match="stream"):
+    with (
+        respx.mock(assert_all_called=False),
+        pytest.raises(UnsupportedParameterError, match="stream"),
+    ):
         client.chat.completions.create(
             model="llama-3.1-8b-instruct",
             messages=MSGS,
@@ -297,7 +300,10 @@ def test_llamacpp_schema_and_named_tool_choice() -> None:
         )
     assert sent_json(route)["response_format"] == {"type": "json_object", "schema": schema}
     strict = LlamaClient(provider="llamacpp", unsupported="error")
-    with pytest.raises(UnsupportedParameterError, match="named"):
+    with (
+        respx.mock(assert_all_called=False),
+        pytest.raises(UnsupportedParameterError, match="named"),
+    ):
         strict.chat.completions.create(
             model="x",
             messages=MSGS,
@@ -318,7 +324,10 @@ def test_ollama_drops_ignored_params() -> None:
 
 def test_deepinfra_tool_choice_required_refused() -> None:
     client = LlamaClient(provider="deepinfra", api_key="dk", unsupported="error")
-    with pytest.raises(UnsupportedParameterError, match="required"):
+    with (
+        respx.mock(assert_all_called=False),
+        pytest.raises(UnsupportedParameterError, match="required"),
+    ):
         client.chat.completions.create(
             model="x", messages=MSGS, tools=TOOLS, tool_choice="required"
         )
@@ -704,3 +713,17 @@ def test_raw_response_rate_limit_and_provider() -> None:
     )
     assert info.remaining_tokens == 5990 and info.limit_tokens is None
     assert raw.parse().provider_name == "groq"
+
+
+def test_with_options_keeps_providers_policy_and_fallback_state() -> None:
+    client = LlamaClient(provider=["groq", "cerebras"], unsupported="error")
+    copy = client.with_options(model="llama-3.1-8b-instruct", max_retries=0)
+    assert copy.providers == ["groq", "cerebras"]
+    assert copy._fallback is client._fallback
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.route()
+        with pytest.raises(UnsupportedParameterError):  # both refuse n > 1
+            copy.chat.completions.create(messages=MSGS, n=3)
+    assert not route.called
+    single = LlamaClient(provider="groq", api_key="gsk_explicit").with_options(timeout=5)
+    assert single.providers == ["groq"] and single.api_key == "gsk_explicit"

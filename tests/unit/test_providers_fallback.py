@@ -5,17 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
-from providers_support import (
-    MSGS,
-    broken_stream_response,
-    chunk,
-    clear_env,
-    completion,
-    instant_retries,
-    sent_json,
-    sse,
-    sse_response,
-)
 
 from llama_client import (
     APIConnectionError,
@@ -30,6 +19,17 @@ from llama_client import (
     StreamError,
 )
 from llama_client.providers import Fallback, should_fall_over
+from tests.unit.providers_support import (
+    MSGS,
+    broken_stream_response,
+    chunk,
+    clear_env,
+    completion,
+    instant_retries,
+    sent_json,
+    sse,
+    sse_response,
+)
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
 TOGETHER = "https://api.together.xyz/v1/chat/completions"

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from providers_support import MSGS, clear_env, completion, sent_json
 
 import llama_client.providers.registry as registry
 from llama_client import InvalidRequestError, LlamaClient, UnsupportedParameterError
@@ -29,6 +28,7 @@ from llama_client.providers import (
 )
 from llama_client.providers._table import update_document
 from llama_client.providers.catalog import ALIASES, MODELS
+from tests.unit.providers_support import MSGS, clear_env, completion, sent_json
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from providers_support import MSGS, clear_env, completion, sent_json
 
 from llama_client import AsyncLlamaClient, InvalidRequestError, LlamaClient
+from tests.unit.providers_support import MSGS, clear_env, completion, sent_json
 
 # provider, environment, chat URL, (auth header, value) or None, alias, vendor model id
 CASES: list[tuple[str, dict[str, str], str, tuple[str, str] | None, str, str]] = [
