@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ..errors import StreamError
+from pydantic import ValidationError
+
+from ..errors import ResponseValidationError, StreamError
 from ..types.chat import ChatCompletionChunk, Usage
 from .base import OPENAI_MESSAGE_KEYS, VENDOR_EXTRAS, Prepared, Provider, UnsupportedPolicy
 
@@ -25,7 +27,13 @@ class GroqProvider(Provider):
     def extract_usage(self, extra: Mapping[str, Any] | None) -> Usage | None:
         x_groq = extra.get("x_groq") if extra else None
         if isinstance(x_groq, Mapping) and isinstance(x_groq.get("usage"), Mapping):
-            return Usage.model_validate(x_groq["usage"])
+            try:
+                return Usage.model_validate(x_groq["usage"])
+            except ValidationError as exc:
+                raise ResponseValidationError(
+                    f"Groq sent an unreadable x_groq.usage: {x_groq['usage']!r} ({exc.error_count()} problem(s))",
+                    body=dict(extra or {}),
+                ) from None
         return None
 
     def check_chunk(self, chunk: ChatCompletionChunk) -> None:

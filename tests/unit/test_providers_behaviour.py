@@ -16,6 +16,7 @@ from llama_client import (
     InvalidRequestError,
     LlamaClient,
     RateLimitError,
+    ResponseValidationError,
     StreamError,
     ToolUseFailedError,
     UnsupportedParameterError,
@@ -727,3 +728,11 @@ def test_with_options_keeps_providers_policy_and_fallback_state() -> None:
     assert not route.called
     single = LlamaClient(provider="groq", api_key="gsk_explicit").with_options(timeout=5)
     assert single.providers == ["groq"] and single.api_key == "gsk_explicit"
+
+
+def test_groq_unreadable_x_groq_usage_shows_what_arrived() -> None:
+    body = completion(x_groq={"id": "q", "usage": {"prompt_tokens": "many"}})
+    with respx.mock() as mock:
+        _ok(GROQ, mock, body)
+        with pytest.raises(ResponseValidationError, match="many"):
+            LlamaClient(provider="groq").chat.completions.create(model="x", messages=MSGS)
