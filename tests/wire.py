@@ -7,7 +7,6 @@ from typing import Any
 
 BASE_URL = "http://llama.test/v1"
 
-
 def completion_body(content: str | None = "Hello!", **overrides: Any) -> dict[str, Any]:
     """A chat completion body as vLLM 0.32 sends it (servers.md §2.3)."""
     body: dict[str, Any] = {
@@ -71,11 +70,7 @@ def usage_chunk(prompt: int = 12, completion: int = 3) -> dict[str, Any]:
         "created": 1764000000,
         "model": "meta-llama/Llama-3.1-8B-Instruct",
         "choices": [],
-        "usage": {
-            "prompt_tokens": prompt,
-            "total_tokens": prompt + completion,
-            "completion_tokens": completion,
-        },
+        "usage": {"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion},
     }
 
 

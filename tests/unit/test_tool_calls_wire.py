@@ -112,7 +112,10 @@ def test_vllm_named_choice_finishes_with_stop(mock: respx.MockRouter, client: Ll
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     assert r.choices[0].message.tool_calls[0].function.parsed_arguments() == {"city": "Oslo"}  # type: ignore[index]
-    assert r.choices[0].finish_reason == "stop"  # as sent: derive "has calls" from the calls
+    # vLLM reports a forced named call as "stop"; the provider layer (issue 5) normalises
+    # that to "tool_calls" and keeps the server's word
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert r.choices[0].raw_finish_reason == "stop"
 
 
 def test_llamacpp_content_next_to_calls_and_no_index(
