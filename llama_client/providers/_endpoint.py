@@ -1,8 +1,9 @@
 """A provider bound to a base URL, a key and headers: resolved once per client. No I/O.
 
 Configuration order for the client's own provider (``generic_env=True``): arguments, then
-``LLAMA_BASE_URL`` / the provider's key variables then ``LLAMA_API_KEY``, then the
-provider's base-URL variables and default. Providers reached any other way (further entries
+``LLAMA_BASE_URL`` (self-hosted providers only: a hosted vendor's key is never sent to it) /
+the provider's key variables then ``LLAMA_API_KEY``, then the provider's base-URL variables
+and default. Providers reached any other way (further entries
 of a fallback list, ``"provider:model"`` strings) read only their own variables, so a key
 meant for one vendor is never sent to another.
 """
@@ -78,7 +79,11 @@ def resolve_endpoint(
 ) -> Endpoint:
     """Resolve ``provider``'s URL, key and headers; a missing URL or required key raises
     InvalidRequestError naming the variables to set."""
-    url = base_url or (env.get("LLAMA_BASE_URL") if generic_env else None)
+    # LLAMA_BASE_URL points the client at a self-hosted server; it never redirects a hosted
+    # vendor (whose key would then go to that address): those take base_url= or their own
+    # variables only.
+    hosted = (provider.base_url or "").startswith("https://")
+    url = base_url or (env.get("LLAMA_BASE_URL") if generic_env and not hosted else None)
     if not url:
         value, _ = _from_env(env, provider.base_url_env)
         url = _host_url(value, provider.base_url_suffix) if value else provider.base_url

@@ -272,15 +272,22 @@ def test_missing_base_url_names_the_variable() -> None:
         LlamaClient(provider="openai-compatible")
 
 
-def test_base_url_argument_and_llama_base_url_override_the_provider(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_base_url_argument_overrides_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROQ_API_KEY", "gsk_k")
     assert LlamaClient(provider="groq", base_url="http://127.0.0.1:9/v1").base_url == (
         "http://127.0.0.1:9/v1"
     )
+
+
+def test_llama_base_url_points_self_hosted_providers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A leftover LLAMA_BASE_URL must never receive a hosted vendor's key.
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_k")
     monkeypatch.setenv("LLAMA_BASE_URL", "http://127.0.0.1:7/v1")
-    assert LlamaClient(provider="groq").base_url == "http://127.0.0.1:7/v1"
+    assert LlamaClient(provider="groq").base_url == "https://api.groq.com/openai/v1"
+    assert LlamaClient(provider="vllm").base_url == "http://127.0.0.1:7/v1"
+    assert LlamaClient(provider="llamacpp").base_url == "http://127.0.0.1:7/v1"
+    assert LlamaClient(provider="openai-compatible").base_url == "http://127.0.0.1:7/v1"
+    assert LlamaClient().base_url == "http://127.0.0.1:7/v1"
 
 
 def test_ollama_host_variable(monkeypatch: pytest.MonkeyPatch) -> None:
