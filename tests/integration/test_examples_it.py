@@ -14,7 +14,10 @@ from .conftest import BASE_URL
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name", ["quickstart.py", "streaming.py", "async_chat.py", "local_vllm.py"])
+@pytest.mark.parametrize(
+    "name",
+    ["quickstart.py", "streaming.py", "async_chat.py", "local_vllm.py", "tools.py", "structured_output.py", "providers.py"],
+)
 def test_example_runs(name: str, model: str) -> None:
     env = dict(os.environ, LLAMA_BASE_URL=BASE_URL, LLAMA_MODEL=model)
     if os.environ.get("LLAMA_IT_API_KEY"):
