@@ -1,7 +1,7 @@
 """``python -m llama_client.providers``: print or write the generated provider tables.
 
 python -m llama_client.providers --markdown            # print the tables
-python -m llama_client.providers --write docs/providers.md   # refresh them in a file
+python -m llama_client.providers --write README.md   # refresh them in a file
 """
 
 from __future__ import annotations

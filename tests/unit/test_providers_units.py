@@ -293,9 +293,9 @@ def test_parse_rate_limit() -> None:
 
 
 def test_generated_provider_table_is_up_to_date() -> None:
-    text = (ROOT / "docs" / "providers.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert update_document(text) == text, (
-        "docs/providers.md is stale: run python -m llama_client.providers --write docs/providers.md"
+        "README.md's provider tables are stale: run python -m llama_client.providers --write README.md"
     )
 
 
