@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-"$PY" -m pip install --quiet --disable-pip-version-check -e .
+"$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e .
 
 if [ -z "${LLAMA_BASE_URL:-}" ]; then
     echo "LLAMA_BASE_URL is not set: starting a tiny local vLLM test server." >&2

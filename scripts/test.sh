@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 echo "== install" >&2
-"$PY" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+"$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
 
 echo "== unit tier" >&2
 "$PY" -m pytest tests/unit -q -p no:cacheprovider
