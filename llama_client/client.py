@@ -124,6 +124,21 @@ def _as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 5.0))
 
 
+def _async_transport(name: str) -> httpx.AsyncBaseTransport | None:
+    """The transport under the async httpx client: None for httpx's own, or aiohttp's."""
+    if name == "httpx":
+        return None
+    if name != "aiohttp":
+        raise InvalidRequestError("transport", f"must be 'httpx' or 'aiohttp', got {name!r}")
+    try:
+        from ._aiohttp_transport import AiohttpTransport
+    except ImportError as exc:
+        raise ImportError(
+            "transport='aiohttp' needs aiohttp: pip install 'llama-client[aiohttp]'"
+        ) from exc
+    return AiohttpTransport(DEFAULT_LIMITS)
+
+
 class _BaseClient:
     """Configuration, request building and response interpretation shared by both clients."""
 
@@ -548,6 +563,7 @@ class AsyncLlamaClient(_BaseClient):
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
         fallback: Fallback | None = None,
+        transport: Literal["httpx", "aiohttp"] = "httpx",
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -564,8 +580,14 @@ class AsyncLlamaClient(_BaseClient):
             raise InvalidRequestError(
                 "http_client", "must be an httpx.AsyncClient (use LlamaClient for httpx.Client)"
             )
+        if http_client is not None and transport != "httpx":
+            raise InvalidRequestError(
+                "transport", "cannot be combined with http_client (give that client the transport)"
+            )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=self.timeout, limits=DEFAULT_LIMITS)
+        self._http = http_client or httpx.AsyncClient(
+            timeout=self.timeout, limits=DEFAULT_LIMITS, transport=_async_transport(transport)
+        )
         self._senders: dict[str, AsyncSender] = {}
         self._sender = self._sender_for(self._endpoints[0])
 

@@ -1,0 +1,139 @@
+"""An httpx transport that moves the bytes over aiohttp: ``AsyncLlamaClient(transport="aiohttp")``.
+
+httpx stays the interface everything above speaks (``httpx.Request`` in, ``httpx.Response``
+out, ``httpx`` exceptions), so retries, timeouts, error mapping and streams run the same code
+whichever transport is chosen; only the connection pool differs. aiohttp's pool holds up far
+better than httpcore's with many requests in flight. This module is imported only when the
+transport is selected, and needs the ``llama-client[aiohttp]`` extra.
+
+Semantics kept from the httpx transport: no redirect is followed (httpx decides), the body is
+not decompressed here (httpx decodes ``Content-Encoding``), the per-request ``timeout`` applies
+(connect, and read as the longest gap between bytes), every aiohttp failure becomes the
+matching ``httpx.TransportError``, and a body that is closed before its end closes its
+connection instead of returning it to the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+from yarl import URL
+
+__all__ = ["AiohttpTransport"]
+
+_CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = (
+    (aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ()
+)
+_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+# Request headers aiohttp must compute itself from the URL and body it sends.
+_SKIP_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+def _transport_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception matching an aiohttp/asyncio failure."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, _CONNECT_TIMEOUTS):
+        return httpx.ConnectTimeout(detail, request=request)
+    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's read timeouts subclass it
+        return httpx.ReadTimeout(detail, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(detail, request=request)
+    if isinstance(exc, OSError):
+        return httpx.ReadError(detail, request=request)
+    # ServerDisconnectedError, ClientPayloadError and other protocol failures.
+    return httpx.RemoteProtocolError(detail, request=request)
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    __slots__ = ("_request", "_response")
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for data in self._response.content.iter_any():
+                yield data
+        except _FAILURES as exc:
+            raise _transport_error(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        response = self._response
+        if response.content.at_eof():
+            response.release()  # fully read: the connection goes back to the pool
+        else:
+            response.close()  # abandoned mid-body: the connection cannot be reused
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends httpx requests with an ``aiohttp.ClientSession`` created on first use."""
+
+    def __init__(self, limits: httpx.Limits | None = None) -> None:
+        limits = limits or httpx.Limits()
+        self._limit = limits.max_connections or 0
+        self._keepalive = limits.keepalive_expiry or 5.0
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # Created lazily: aiohttp wants its session made inside the running event loop.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=0, keepalive_timeout=self._keepalive
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+            )
+        return self._session
+
+    def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        t = request.extensions.get("timeout") or {}
+        key = (t.get("connect"), t.get("read"), t.get("pool"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            connect, read, pool = key
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=pool, sock_connect=connect, sock_read=read
+            )
+            self._timeouts[key] = timeout
+        return timeout
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        headers = [
+            (name, value)
+            for name, value in request.headers.multi_items()
+            if name.lower() not in _SKIP_HEADERS
+        ]
+        body = await request.aread()
+        try:
+            response = await self.session.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=self._timeout(request),
+            )
+        except _FAILURES as exc:
+            raise _transport_error(exc, request) from exc
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_ResponseBody(response, request),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
