@@ -80,8 +80,12 @@ Classifier = Callable[[APIStatusError], APIStatusError]
 
 
 def raise_for_status(response: httpx.Response, classify: Classifier | None = None) -> None:
-    """Raise the project's exception for an error status (the body must be read)."""
-    if response.status_code < 400:
+    """Raise the project's exception for an error or redirect status (the body must be read).
+
+    Redirects are not followed: following one would resend the prompt and the API key to
+    whatever address the server names. A 3xx becomes an :class:`APIStatusError` naming it.
+    """
+    if response.status_code < 300:
         return
     retry_after = parse_retry_after(response.headers)
     exc = status_error(response, decode_body(response), retry_after=retry_after)
@@ -179,7 +183,7 @@ def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIC
 def _must_read(response: httpx.Response, stream: bool) -> bool:
     """Whether a streamed response is an error or JSON body that must be read before use."""
     return stream and (
-        response.status_code >= 400 or "json" in response.headers.get("content-type", "")
+        response.status_code >= 300 or "json" in response.headers.get("content-type", "")
     )
 
 

@@ -8,7 +8,7 @@ The hierarchy::
     └── APIError                                  something went wrong talking to the server
         ├── APIConnectionError                    the request never got an HTTP answer
         │   └── APITimeoutError
-        ├── APIStatusError                        the server answered with a 4xx/5xx status
+        ├── APIStatusError                        a 4xx/5xx status (or 3xx: no redirect is followed)
         │   ├── BadRequestError (400)
         │   │   ├── ContextLengthExceededError    prompt (+ output) longer than the context
         │   │   └── ToolUseFailedError            the server rejected the model's tool call (Groq)
@@ -136,7 +136,8 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(APIError):
-    """The server answered with an error status (4xx or 5xx)."""
+    """The server answered with an error status (4xx or 5xx), or a redirect (3xx), which is
+    never followed."""
 
     status_code: int
     response: httpx.Response
@@ -455,6 +456,13 @@ def status_error(
     status = response.status_code
     info = error_info(body, status)
     message = f"Error code: {status} - {info.message}"
+    if 300 <= status < 400:
+        location = response.headers.get("location") or "<no Location header>"
+        message = (
+            f"Error code: {status} - the server redirects to {preview(location, 200)}; redirects "
+            "are not followed (the request and its API key would go to another address): "
+            "use the final address as base_url"
+        )
     kwargs: dict[str, Any] = {
         "response": response,
         "body": body,

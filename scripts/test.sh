@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, from a fresh machine:
 #   1. installs the project with its dev extras,
-#   2. runs the unit tier (offline, respx),
+#   2. runs the unit tier (offline, respx) and the reliability tier (a misbehaving server on
+#      127.0.0.1, hypothesis properties, secrets),
 #   3. builds (once, cached in ~/.cache/llama-client-it) and starts two tiny local vLLM servers
 #      on 127.0.0.1 -- one open, one started with --api-key -- and runs the integration tier
 #      against them (a server that fails to start fails the run),
@@ -16,6 +17,9 @@ echo "== install" >&2
 
 echo "== unit tier" >&2
 "$PY" -m pytest tests/unit -q -p no:cacheprovider
+
+echo "== reliability tier: fault server on 127.0.0.1, hypothesis, secrets" >&2
+"$PY" -m pytest tests/reliability -q -p no:cacheprovider
 
 echo "== integration tier: starting the tiny local vLLM servers" >&2
 "$PY" scripts/it_server.py setup

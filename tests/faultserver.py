@@ -219,9 +219,7 @@ def completion_body(content: str = "Hello!", **overrides: Any) -> dict[str, Any]
     return body
 
 
-def sse_events(
-    *events: dict[str, Any] | str, done: bool = True, eol: bytes = b"\n"
-) -> list[bytes]:
+def sse_events(*events: dict[str, Any] | str, done: bool = True, eol: bytes = b"\n") -> list[bytes]:
     """One piece per event (``data: <json>`` plus a blank line), then ``[DONE]``."""
     out = []
     for e in events:

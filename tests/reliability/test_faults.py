@@ -292,7 +292,9 @@ def test_caller_closing_a_stream_early_releases_the_connection(
     server.script(sse_stream(sse_events(*events)), completion())
     h = make()
     if h.loop is None:
-        with h.client.chat.completions.create(messages=[{"role": "user", "content": "x"}], stream=True) as s:
+        with h.client.chat.completions.create(
+            messages=[{"role": "user", "content": "x"}], stream=True
+        ) as s:
             for i, _ in enumerate(s):
                 if i == 2:
                     break
@@ -335,7 +337,7 @@ def test_malformed_json_with_200(make: Any, server: FaultServer, sleeps: list[fl
     h = make(max_retries=3)
     with pytest.raises(ResponseValidationError) as info:
         h.create()
-    assert '[ oops' in str(info.value)  # shows what arrived
+    assert "[ oops" in str(info.value)  # shows what arrived
     assert server.attempts == 1
     assert h.busy_connections() == 0
 
@@ -356,6 +358,7 @@ def test_json_body_where_a_stream_was_asked_for(make: Any, server: FaultServer) 
     chunks, exc = h.stream()
     assert isinstance(exc, ResponseValidationError)
     assert "application/json" in str(exc)
+    assert chunks == []
     assert h.busy_connections() == 0
 
 
@@ -430,20 +433,94 @@ def test_very_large_stream_event_and_many_chunks(make: Any, server: FaultServer)
 # ------------------------------------------------------------------------ error body shapes
 
 SHAPES: list[tuple[str, int, Any, type[APIStatusError], str]] = [
-    ("openai", 400, {"error": {"message": "bad temp", "type": "invalid_request_error", "param": "temperature", "code": None}}, BadRequestError, "bad temp"),
-    ("vllm", 400, {"error": {"message": "vllm says no", "type": "BadRequestError", "param": None, "code": 400}}, BadRequestError, "vllm says no"),
+    (
+        "openai",
+        400,
+        {
+            "error": {
+                "message": "bad temp",
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": None,
+            }
+        },
+        BadRequestError,
+        "bad temp",
+    ),
+    (
+        "vllm",
+        400,
+        {
+            "error": {
+                "message": "vllm says no",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            }
+        },
+        BadRequestError,
+        "vllm says no",
+    ),
     ("vllm-auth", 401, {"error": "Unauthorized"}, AuthenticationError, "Unauthorized"),
-    ("tgi", 422, {"error": "Input validation error", "error_type": "validation"}, UnprocessableEntityError, "Input validation error"),
+    (
+        "tgi",
+        422,
+        {"error": "Input validation error", "error_type": "validation"},
+        UnprocessableEntityError,
+        "Input validation error",
+    ),
     ("fastapi-detail", 404, {"detail": "Not Found"}, NotFoundError, "Not Found"),
-    ("fastapi-list", 422, {"detail": [{"loc": ["body", "messages"], "msg": "field required"}]}, UnprocessableEntityError, "field required"),
+    (
+        "fastapi-list",
+        422,
+        {"detail": [{"loc": ["body", "messages"], "msg": "field required"}]},
+        UnprocessableEntityError,
+        "field required",
+    ),
     ("message", 400, {"message": "plain message"}, BadRequestError, "plain message"),
     ("list", 400, [{"error": "in a list"}], BadRequestError, "in a list"),
     ("text", 500, "upstream exploded", InternalServerError, "upstream exploded"),
-    ("html", 502, "<html><body>502 Bad Gateway</body></html>", InternalServerError, "502 Bad Gateway"),
+    (
+        "html",
+        502,
+        "<html><body>502 Bad Gateway</body></html>",
+        InternalServerError,
+        "502 Bad Gateway",
+    ),
     ("empty", 503, b"", InternalServerError, "HTTP 503"),
-    ("llamacpp-context", 400, {"error": {"code": 400, "message": "the request exceeds the available context size", "type": "exceed_context_size_error"}}, ContextLengthExceededError, "context size"),
-    ("vllm-context", 400, {"error": {"message": "This model's maximum context length is 8192 tokens.", "type": "BadRequestError", "code": 400}}, ContextLengthExceededError, "maximum context length"),
-    ("not-json-ctype", 400, b'{"error": {"message": "json as text"}}', BadRequestError, "json as text"),
+    (
+        "llamacpp-context",
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size",
+                "type": "exceed_context_size_error",
+            }
+        },
+        ContextLengthExceededError,
+        "context size",
+    ),
+    (
+        "vllm-context",
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length is 8192 tokens.",
+                "type": "BadRequestError",
+                "code": 400,
+            }
+        },
+        ContextLengthExceededError,
+        "maximum context length",
+    ),
+    (
+        "not-json-ctype",
+        400,
+        b'{"error": {"message": "json as text"}}',
+        BadRequestError,
+        "json as text",
+    ),
 ]
 
 

@@ -1,0 +1,232 @@
+"""The API key never leaks: not in logs at any level, reprs, messages, or to another address.
+
+Runs a tour of calls that succeed, retry, fail and break, with every logger at DEBUG, and
+then looks for the key in everything the SDK produced. Redirects: the client does not follow
+them (a 3xx is an APIStatusError naming the target); a caller who gives the client an httpx
+client that does follow them still never sends the key to another origin (httpx drops the
+Authorization header across origins), which is checked here too with two loopback servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from llama_client import APIStatusError, AsyncLlamaClient, LlamaClient
+from tests.faultserver import (
+    FaultServer,
+    completion,
+    delta_chunk,
+    drop,
+    respond,
+    slow,
+    sse_events,
+    sse_stream,
+    status,
+)
+from tests.reliability.conftest import KEY, MSGS
+
+SECRETS = (KEY, f"Bearer {KEY}", KEY[3:15])
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"API key found in {where}: {text[:300]!r}"
+
+
+def exception_texts(exc: BaseException) -> Iterator[tuple[str, str]]:
+    """Every rendering of an exception and its chain a user or a log handler might see."""
+    yield "str", str(exc)
+    yield "repr", repr(exc)
+    yield "traceback", "".join(traceback.format_exception(exc))
+    for name in ("message", "body", "request", "response"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            yield name, f"{value!s} {value!r}"
+    request = getattr(exc, "request", None)
+    if request is not None:
+        yield "request.headers", repr(request.headers)  # httpx masks Authorization here
+
+
+def tour(server: FaultServer, mode: str) -> list[object]:
+    """Calls through every outcome; returns every object and exception the SDK handed back."""
+    got: list[object] = []
+    scripts: list[tuple[list[Any], bool]] = [  # (behaviours, streamed call?)
+        ([completion()], False),
+        ([status(503), completion()], False),
+        ([status(401)], False),
+        ([status(400)], False),
+        ([respond(200, b"not json")], False),
+        ([drop()], False),
+        ([slow(2.0, completion())], False),
+        ([sse_stream(sse_events(delta_chunk("a"), delta_chunk(finish="stop")))], True),
+        ([sse_stream(sse_events(delta_chunk("a"), {"error": {"message": "boom"}}))], True),
+        ([sse_stream(sse_events(delta_chunk("a"), delta_chunk("b")), drop_after=1)], True),
+    ]
+    for behaviours, stream in scripts:
+        server.script(*behaviours)
+        got += call(server, mode, stream)
+    return got
+
+
+def call(server: FaultServer, mode: str, stream: bool) -> list[object]:
+    got: list[object] = []
+    kwargs: dict[str, Any] = {
+        "base_url": server.url,
+        "api_key": KEY,
+        "model": "m",
+        "max_retries": 1,
+    }
+    if mode == "sync":
+        client = LlamaClient(**kwargs)
+        got += [client, client.with_options(max_retries=0)]
+        try:
+            if stream:
+                s = client.chat.completions.create(messages=MSGS, stream=True)
+                got.append(s)
+                got += list(s)
+            else:
+                got.append(client.chat.completions.create(messages=MSGS, timeout=0.3))
+                got.append(client.chat.completions.with_raw_response.create(messages=MSGS))
+        except Exception as exc:
+            got.append(exc)
+        client.close()
+        return got
+
+    async def run() -> None:
+        client = AsyncLlamaClient(**kwargs)
+        got.extend([client, client.with_options(max_retries=0)])
+        try:
+            if stream:
+                s = await client.chat.completions.create(messages=MSGS, stream=True)
+                got.append(s)
+                got.extend([c async for c in s])
+            else:
+                got.append(await client.chat.completions.create(messages=MSGS, timeout=0.3))
+                got.append(await client.chat.completions.with_raw_response.create(messages=MSGS))
+        except Exception as exc:
+            got.append(exc)
+        await client.close()
+
+    asyncio.run(run())
+    return got
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_key_never_in_logs_reprs_or_messages(
+    server: FaultServer, sleeps: list[float], caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, every level: ours, httpx, httpcore, asyncio
+    objects = tour(server, mode)
+    assert server.attempts >= 10
+    assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)
+    assert any(isinstance(o, BaseException) for o in objects)
+    assert caplog.records, "nothing was logged: the log check would prove nothing"
+    for record in caplog.records:
+        assert_no_secret(record.getMessage(), f"log record {record.name}")
+        assert_no_secret(caplog.handler.format(record), f"formatted log {record.name}")
+    for obj in objects:
+        if isinstance(obj, BaseException):
+            for where, text in exception_texts(obj):
+                assert_no_secret(text, f"{type(obj).__name__}.{where}")
+        else:
+            assert_no_secret(str(obj), f"str({type(obj).__name__})")
+            assert_no_secret(repr(obj), f"repr({type(obj).__name__})")
+            if hasattr(obj, "model_dump_json"):
+                assert_no_secret(obj.model_dump_json(), type(obj).__name__)
+
+
+def test_client_repr_hides_the_key_but_the_key_is_usable(server: FaultServer) -> None:
+    with LlamaClient(base_url=server.url, api_key=KEY, model="m") as client:
+        assert "***" in repr(client)
+        assert_no_secret(repr(client), "repr(client)")
+        assert client.api_key == KEY  # reachable on purpose, never printed
+
+
+# ------------------------------------------------------------------------------ redirects
+
+
+@pytest.fixture
+def other_origin() -> Iterator[FaultServer]:
+    """A second loopback server: same host, another port, so another origin."""
+    with FaultServer() as other:
+        yield other
+
+
+def redirect_to(target: FaultServer, code: int) -> Any:
+    return respond(code, b"", headers={"location": f"{target.url}/chat/completions"})
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_redirects_are_not_followed_by_default(
+    make: Any, server: FaultServer, other_origin: FaultServer, sleeps: list[float], code: int
+) -> None:
+    server.script(redirect_to(other_origin, code))
+    h = make()
+    with pytest.raises(APIStatusError) as info:
+        h.create()
+    assert info.value.status_code == code
+    assert other_origin.url in str(info.value)
+    assert "not followed" in str(info.value)
+    assert other_origin.attempts == 0
+    assert server.attempts == 1  # a redirect is not retried either
+    assert h.busy_connections() == 0
+
+
+def test_redirect_on_a_stream_call_is_not_followed(
+    make: Any, server: FaultServer, other_origin: FaultServer
+) -> None:
+    server.script(redirect_to(other_origin, 307))
+    h = make()
+    _chunks, exc = h.stream()
+    assert isinstance(exc, APIStatusError) and exc.status_code == 307
+    assert other_origin.attempts == 0
+    assert h.busy_connections() == 0
+
+
+def test_following_client_drops_the_key_across_origins(
+    server: FaultServer, other_origin: FaultServer
+) -> None:
+    server.script(redirect_to(other_origin, 307))
+    other_origin.script(completion("from the other origin"))
+    http = httpx.Client(follow_redirects=True)
+    with LlamaClient(base_url=server.url, api_key=KEY, model="m", http_client=http) as client:
+        r = client.chat.completions.create(messages=MSGS)
+    http.close()
+    assert r.choices[0].message.content == "from the other origin"
+    assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    (forwarded,) = other_origin.requests
+    assert "authorization" not in forwarded.headers
+    assert all(KEY not in v for v in forwarded.headers.values())
+    assert forwarded.body == server.requests[0].body  # 307 keeps the body, only the key goes
+
+
+async def test_async_following_client_drops_the_key_across_origins(
+    server: FaultServer, other_origin: FaultServer
+) -> None:
+    server.script(redirect_to(other_origin, 308))
+    other_origin.script(completion("async other origin"))
+    async with httpx.AsyncClient(follow_redirects=True) as http:
+        client = AsyncLlamaClient(base_url=server.url, api_key=KEY, model="m", http_client=http)
+        r = await client.chat.completions.create(messages=MSGS)
+    assert r.choices[0].message.content == "async other origin"
+    (forwarded,) = other_origin.requests
+    assert "authorization" not in forwarded.headers
+
+
+def test_following_client_keeps_the_key_on_the_same_origin(server: FaultServer) -> None:
+    server.script(
+        respond(307, b"", headers={"location": f"{server.url}/chat/completions?moved=1"}),
+        completion(),
+    )
+    http = httpx.Client(follow_redirects=True)
+    with LlamaClient(base_url=server.url, api_key=KEY, model="m", http_client=http) as client:
+        client.chat.completions.create(messages=MSGS)
+    http.close()
+    assert [r.headers.get("authorization") for r in server.requests] == [f"Bearer {KEY}"] * 2
