@@ -26,7 +26,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ._response import decode_body, unexpected_stream_body
-from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_error
+from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error
 
 __all__ = [
     "AsyncSender",
@@ -131,6 +131,10 @@ class RetryPolicy:
                 return wait is None or wait <= self.max_retry_after
         return False
 
+    def retries(self, exc: BaseException) -> bool:
+        """Whether a failed first attempt leads to any retry at all."""
+        return self.max_retries > 0 and self.should_retry(exc)
+
     def wait(self, attempt: int, exc: BaseException | None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         if isinstance(exc, APIStatusError):
@@ -229,10 +233,23 @@ class SyncSender:
 
     def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         """Send ``request``; for ``stream=True`` the returned response is open and unread."""
-        if self.policy.max_retries == 0:
+        try:
             return self._attempt(request, stream)
+        except APIError as exc:
+            if not self.policy.retries(exc):
+                raise
+            first = exc
+        # Only a failed first attempt pays for the retry machinery: tenacity takes over with
+        # that failure replayed as its attempt 1, so counting, waits and logging are unchanged.
+        replay = [first]
+
+        def attempt() -> httpx.Response:
+            if replay:
+                raise replay.pop()
+            return self._attempt(request, stream)
+
         retrying = Retrying(sleep=lambda s: _sleep(s), **self.policy.tenacity_kwargs())
-        result: httpx.Response = retrying(self._attempt, request, stream)
+        result: httpx.Response = retrying(attempt)
         return result
 
 
@@ -264,10 +281,21 @@ class AsyncSender:
         return _check(response, stream=stream, classify=self.classify)
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        if self.policy.max_retries == 0:
+        try:
             return await self._attempt(request, stream)
+        except APIError as exc:
+            if not self.policy.retries(exc):
+                raise
+            first = exc
+        replay = [first]  # as in SyncSender.send
+
+        async def attempt() -> httpx.Response:
+            if replay:
+                raise replay.pop()
+            return await self._attempt(request, stream)
+
         retrying = AsyncRetrying(sleep=_async_sleep_proxy, **self.policy.tenacity_kwargs())
-        result: httpx.Response = await retrying(self._attempt, request, stream)
+        result: httpx.Response = await retrying(attempt)
         return result
 
 

@@ -139,6 +139,10 @@ def _async_transport(name: str) -> httpx.AsyncBaseTransport | None:
     return AiohttpTransport(DEFAULT_LIMITS)
 
 
+def _timeout_dict(value: float | httpx.Timeout | None) -> dict[str, float | None]:
+    return _as_timeout(value).as_dict()
+
+
 class _BaseClient:
     """Configuration, request building and response interpretation shared by both clients."""
 
@@ -200,6 +204,9 @@ class _BaseClient:
         self._api_key = primary.api_key
         self._headers = primary.headers
         self._stream_headers = primary.stream_headers
+        self._prepared_for: httpx.Client | httpx.AsyncClient | None = None
+        self._parts: dict[tuple[int, str, str, bool], tuple[httpx.URL, httpx.Headers]] = {}
+        self._timeout_dict: dict[str, float | None] = {}
         self._policy = primary.policy
 
     def _resolve(
@@ -272,29 +279,70 @@ class _BaseClient:
         provider_headers: Mapping[str, str] | None = None,
     ) -> httpx.Request:
         ep = endpoint or self._endpoints[0]
-        headers = ep.stream_headers if stream else ep.headers
-        if provider_headers:
-            headers = {**headers, **provider_headers}
-        extra_headers = options.get("extra_headers")
-        if extra_headers:
-            headers = {**headers, **extra_headers}
         extra_body = options.get("extra_body")
         if extra_body:
             if body is None:
                 raise InvalidRequestError("extra_body", f"{method} {path} takes no body")
             body = {**body, **extra_body}
+        content = _encode(body) if body is not None else None
         timeout = options.get("timeout")
-        query = options.get("extra_query")
-        if ep.query:
-            query = {**ep.query, **(query or {})}
-        return http.build_request(
+        extra_headers = options.get("extra_headers")
+        if http.cookies or http.params:
+            # The httpx client has state of its own to merge in: let it build the request.
+            headers = ep.stream_headers if stream else ep.headers
+            if provider_headers:
+                headers = {**headers, **provider_headers}
+            if extra_headers:
+                headers = {**headers, **extra_headers}
+            query = options.get("extra_query")
+            if ep.query:
+                query = {**ep.query, **(query or {})}
+            return http.build_request(
+                method,
+                ep.base_url + path,
+                content=content,
+                headers=headers,
+                params=query or None,
+                timeout=self.timeout if timeout is None else _as_timeout(timeout),
+            )
+        # The hot path: the same request httpx's build_request would make, from parts prepared
+        # once per client and endpoint (parsed URL, headers merged with the httpx client's).
+        url, merged = self._request_parts(http, ep, path, stream)
+        extra_query = options.get("extra_query")
+        if extra_query:
+            url = url.copy_merge_params(extra_query)
+        if provider_headers or extra_headers:
+            merged = httpx.Headers(merged)
+            merged.update(provider_headers or {})
+            merged.update(extra_headers or {})
+        return httpx.Request(
             method,
-            ep.base_url + path,
-            content=_encode(body) if body is not None else None,
-            headers=headers,
-            params=query or None,
-            timeout=self.timeout if timeout is None else _as_timeout(timeout),
+            url,
+            headers=merged,
+            content=content,
+            extensions={
+                "timeout": self._timeout_dict if timeout is None else _timeout_dict(timeout)
+            },
         )
+
+    def _request_parts(
+        self, http: httpx.Client | httpx.AsyncClient, ep: Endpoint, path: str, stream: bool
+    ) -> tuple[httpx.URL, httpx.Headers]:
+        """The URL and headers of a request to ``ep``, prepared once and then reused."""
+        if self._prepared_for is not http:
+            self._prepared_for = http
+            self._parts = {}
+            self._timeout_dict = self.timeout.as_dict()
+        key = (id(ep), ep.base_url, path, stream)
+        parts = self._parts.get(key)
+        if parts is None:
+            merged = httpx.Headers(http.headers)
+            merged.update(ep.stream_headers if stream else ep.headers)
+            url = httpx.URL(ep.base_url + path)
+            if ep.query:
+                url = url.copy_merge_params(ep.query)
+            parts = self._parts[key] = (url, merged)
+        return parts
 
     def _route(self, model: str | None) -> tuple[list[Endpoint], str]:
         """The endpoints a call goes to and the model name for them: ``"groq:llama-..."``

@@ -1,0 +1,480 @@
+"""The clients the benchmark compares, and the worker that runs one measurement in a fresh process.
+
+``python benchmarks/clients.py CLIENT SCENARIO BASE_URL [PARAMS_JSON]`` prints one JSON line:
+``{"ops": ..., "wall": s, "cpu": s, "maxrss_kb": ..., ...}``. :mod:`run` starts it, several
+times per cell, and never imports a client itself, so every number comes from a process that
+imported only that client.
+
+A client is a class with one method per scenario it supports (a missing method is shown as
+"n/a"). Every method does its own imports (so ``import`` is measured by the ``import``
+scenario alone) and returns the number of operations it completed.
+
+Adding a scenario (for example the tool-calling or provider hot paths once they land):
+  1. write a method with the scenario's name on each client that can do it
+     (``def tools(self, url, n): ...`` returning the number of operations);
+  2. add a :class:`run.Scenario` entry naming its unit, its floor client and its parameters.
+The server already serves tool-call answers under ``/tools/v1`` (see ``server.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Write one paragraph about foxes."},
+]
+BODY = {"model": MODEL, "messages": MESSAGES, "max_tokens": 128, "temperature": 0.7}
+HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+
+
+def _stream_body() -> bytes:
+    return json.dumps({**BODY, "stream": True, "stream_options": {"include_usage": True}}).encode()
+
+
+# --------------------------------------------------------------------------- async driver
+
+
+def _run_concurrently(make_call: Any, total: int, concurrency: int) -> int:
+    """Run ``total`` calls with ``concurrency`` in flight; ``make_call`` is an async factory."""
+    import asyncio
+
+    async def main() -> None:
+        call, close = await make_call()
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with sem:
+                await call()
+
+        await asyncio.gather(*(one() for _ in range(concurrency)))  # warm the pool
+        global _t0, _c0
+        _t0, _c0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one() for _ in range(total)))
+        await close()
+
+    asyncio.run(main())
+    return total
+
+
+_t0 = 0.0
+_c0 = 0.0
+
+
+def _mark() -> None:
+    """Start the clock here: what came before was set-up and warm-up."""
+    global _t0, _c0
+    _t0, _c0 = time.perf_counter(), time.process_time()
+
+
+# --------------------------------------------------------------------------- floors
+
+
+class RawHttpx:
+    """httpx and json.loads: the floor."""
+
+    module = "httpx"
+
+    def seq(self, url: str, n: int) -> int:
+        import httpx
+
+        body = json.dumps(BODY).encode()
+        with httpx.Client() as c:
+            for i in range(n + 20):
+                if i == 20:
+                    _mark()
+                json.loads(c.post(url + "/chat/completions", content=body, headers=HEADERS).content)
+        return n
+
+    def stream(self, url: str, chunks: int, repeats: int) -> int:
+        import httpx
+
+        body = _stream_body()
+        count = 0
+        with httpx.Client() as c:
+            for i in range(repeats + 1):
+                if i == 1:
+                    _mark()
+                    count = 0
+                with c.stream("POST", f"{url}/chat/completions", content=body, headers=HEADERS) as r:
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            data = line[6:]
+                            if data == "[DONE]":
+                                break
+                            json.loads(data)
+                            count += 1
+        return count
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        async def make() -> Any:
+            import httpx
+
+            c = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
+            body = json.dumps(BODY).encode()
+
+            async def call() -> None:
+                r = await c.post(url + "/chat/completions", content=body, headers=HEADERS)
+                json.loads(r.content)
+
+            return call, c.aclose
+
+        return _run_concurrently(make, total, concurrency)
+
+
+class HttpxPydantic(RawHttpx):
+    """httpx and pydantic models: the floor for a typed client."""
+
+    module = "httpx, pydantic"
+
+    def seq(self, url: str, n: int) -> int:
+        import httpx
+
+        from floor_models import Completion
+
+        body = json.dumps(BODY).encode()
+        with httpx.Client() as c:
+            for i in range(n + 20):
+                if i == 20:
+                    _mark()
+                r = c.post(url + "/chat/completions", content=body, headers=HEADERS)
+                Completion.model_validate_json(r.content)
+        return n
+
+    def stream(self, url: str, chunks: int, repeats: int) -> int:
+        import httpx
+
+        from floor_models import Chunk
+
+        body = _stream_body()
+        count = 0
+        with httpx.Client() as c:
+            for i in range(repeats + 1):
+                if i == 1:
+                    _mark()
+                    count = 0
+                with c.stream("POST", f"{url}/chat/completions", content=body, headers=HEADERS) as r:
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            data = line[6:]
+                            if data == "[DONE]":
+                                break
+                            Chunk.model_validate_json(data)
+                            count += 1
+        return count
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        async def make() -> Any:
+            import httpx
+
+            from floor_models import Completion
+
+            c = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
+            body = json.dumps(BODY).encode()
+
+            async def call() -> None:
+                r = await c.post(url + "/chat/completions", content=body, headers=HEADERS)
+                Completion.model_validate_json(r.content)
+
+            return call, c.aclose
+
+        return _run_concurrently(make, total, concurrency)
+
+
+class RawAiohttp:
+    """aiohttp and json.loads: the async floor with a fast pool."""
+
+    module = "aiohttp"
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        async def make() -> Any:
+            import aiohttp
+
+            s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+            body = json.dumps(BODY).encode()
+
+            async def call() -> None:
+                async with s.post(url + "/chat/completions", data=body, headers=HEADERS) as r:
+                    json.loads(await r.read())
+
+            return call, s.close
+
+        return _run_concurrently(make, total, concurrency)
+
+
+# --------------------------------------------------------------------------- this SDK
+
+
+class LlamaClientSDK:
+    """llama_client with its default httpx transport."""
+
+    module = "llama_client"
+    transport = "httpx"
+
+    def seq(self, url: str, n: int) -> int:
+        from llama_client import LlamaClient
+
+        with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL) as client:
+            create = client.chat.completions.create
+            for i in range(n + 20):
+                if i == 20:
+                    _mark()
+                create(messages=MESSAGES, max_tokens=128, temperature=0.7)
+        return n
+
+    def stream(self, url: str, chunks: int, repeats: int) -> int:
+        from llama_client import LlamaClient
+
+        count = 0
+        with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL) as client:
+            for i in range(repeats + 1):
+                if i == 1:
+                    _mark()
+                    count = 0
+                for _ in client.chat.completions.create(
+                    messages=MESSAGES, max_tokens=128, stream=True,
+                    stream_options={"include_usage": True},
+                ):
+                    count += 1
+        return count
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        transport = self.transport
+
+        async def make() -> Any:
+            from llama_client import AsyncLlamaClient
+
+            client = AsyncLlamaClient(
+                base_url=url, api_key="sk-bench", model=MODEL, transport=transport  # type: ignore[arg-type]
+            )
+
+            async def call() -> None:
+                await client.chat.completions.create(messages=MESSAGES, max_tokens=128, temperature=0.7)
+
+            return call, client.close
+
+        return _run_concurrently(make, total, concurrency)
+
+    def soak(self, url: str, requests: int, broken: int) -> dict[str, Any]:
+        """RSS after warm-up, after ``requests`` calls and after ``broken`` broken streams."""
+        import gc
+
+        from llama_client import LlamaClient, StreamError
+
+        samples: dict[str, Any] = {}
+        with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL, max_retries=0) as client:
+            create = client.chat.completions.create
+            broken_url = url.replace("/v1", "/broken5/v1")
+            bclient = client.with_options()
+            bclient.base_url = broken_url
+            for i in range(requests):
+                create(messages=MESSAGES, max_tokens=128)
+                if i + 1 in (requests // 10, requests // 2, requests):
+                    gc.collect()
+                    samples[f"rss_after_{i + 1}_requests_kb"] = _rss_kb()
+            errors = 0
+            for i in range(broken):
+                try:
+                    for _ in bclient.chat.completions.create(messages=MESSAGES, stream=True):
+                        pass
+                except StreamError:
+                    errors += 1
+                if i + 1 in (broken // 10, broken):
+                    gc.collect()
+                    samples[f"rss_after_{i + 1}_broken_kb"] = _rss_kb()
+            samples["broken_errors"] = errors
+            samples["open_connections"] = len(client._http._transport._pool.connections)  # type: ignore[attr-defined]
+        return samples
+
+
+class LlamaClientAiohttp(LlamaClientSDK):
+    """llama_client with transport="aiohttp" (async only)."""
+
+    transport = "aiohttp"
+    seq = None  # type: ignore[assignment]
+    stream = None  # type: ignore[assignment]
+    soak = None  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- peers
+
+
+class OpenAI:
+    module = "openai"
+    aiohttp = False
+
+    def seq(self, url: str, n: int) -> int:
+        import openai
+
+        with openai.OpenAI(base_url=url, api_key="sk-bench") as client:
+            create = client.chat.completions.create
+            for i in range(n + 20):
+                if i == 20:
+                    _mark()
+                create(model=MODEL, messages=MESSAGES, max_tokens=128, temperature=0.7)  # type: ignore[arg-type]
+        return n
+
+    def stream(self, url: str, chunks: int, repeats: int) -> int:
+        import openai
+
+        count = 0
+        with openai.OpenAI(base_url=url, api_key="sk-bench") as client:
+            for i in range(repeats + 1):
+                if i == 1:
+                    _mark()
+                    count = 0
+                for _ in client.chat.completions.create(
+                    model=MODEL, messages=MESSAGES, max_tokens=128, stream=True,  # type: ignore[arg-type]
+                    stream_options={"include_usage": True},
+                ):
+                    count += 1
+        return count
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        use_aiohttp = self.aiohttp
+
+        async def make() -> Any:
+            import openai
+
+            kwargs: dict[str, Any] = {}
+            if use_aiohttp:
+                kwargs["http_client"] = openai.DefaultAioHttpClient()
+            client = openai.AsyncOpenAI(base_url=url, api_key="sk-bench", **kwargs)
+
+            async def call() -> None:
+                await client.chat.completions.create(
+                    model=MODEL, messages=MESSAGES, max_tokens=128, temperature=0.7  # type: ignore[arg-type]
+                )
+
+            return call, client.close
+
+        return _run_concurrently(make, total, concurrency)
+
+
+class OpenAIAiohttp(OpenAI):
+    """openai with its aiohttp http client (async only)."""
+
+    aiohttp = True
+    seq = None  # type: ignore[assignment]
+    stream = None  # type: ignore[assignment]
+
+
+class LiteLLM:
+    module = "litellm"
+
+    def seq(self, url: str, n: int) -> int:
+        import litellm
+
+        for i in range(n + 20):
+            if i == 20:
+                _mark()
+            litellm.completion(
+                model="openai/" + MODEL, api_base=url, api_key="sk-bench", messages=MESSAGES,
+                max_tokens=128, temperature=0.7,
+            )
+        return n
+
+    def stream(self, url: str, chunks: int, repeats: int) -> int:
+        import litellm
+
+        count = 0
+        for i in range(repeats + 1):
+            if i == 1:
+                _mark()
+                count = 0
+            for _ in litellm.completion(
+                model="openai/" + MODEL, api_base=url, api_key="sk-bench", messages=MESSAGES,
+                max_tokens=128, stream=True, stream_options={"include_usage": True},
+            ):
+                count += 1
+        return count
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        async def make() -> Any:
+            import litellm
+
+            async def call() -> None:
+                await litellm.acompletion(
+                    model="openai/" + MODEL, api_base=url, api_key="sk-bench", messages=MESSAGES,
+                    max_tokens=128, temperature=0.7,
+                )
+
+            async def close() -> None:
+                pass
+
+            return call, close
+
+        return _run_concurrently(make, total, concurrency)
+
+
+CLIENTS: dict[str, type] = {
+    "httpx": RawHttpx,
+    "httpx+pydantic": HttpxPydantic,
+    "aiohttp": RawAiohttp,
+    "llama_client": LlamaClientSDK,
+    "llama_client[aiohttp]": LlamaClientAiohttp,
+    "openai": OpenAI,
+    "openai[aiohttp]": OpenAIAiohttp,
+    "litellm": LiteLLM,
+}
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def supports(client: str, scenario: str) -> bool:
+    if scenario == "import":
+        return True
+    return callable(getattr(CLIENTS[client], scenario, None))
+
+
+def main() -> None:
+    name, scenario, url = sys.argv[1:4]
+    params: dict[str, Any] = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+    cls = CLIENTS[name]
+    result: dict[str, Any] = {}
+    if scenario == "import":
+        t0 = time.perf_counter()
+        for module in cls.module.split(", "):
+            __import__(module)
+        result["wall"] = time.perf_counter() - t0
+        result["ops"] = 1
+    else:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        method = getattr(cls(), scenario)
+        _mark()
+        out = method(url, **params)
+        wall, cpu = time.perf_counter() - _t0, time.process_time() - _c0
+        if isinstance(out, dict):
+            result.update(out)
+            out = 1
+        result.update(ops=out, wall=wall, cpu=cpu)
+    result["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
