@@ -16,14 +16,17 @@ connection instead of returning it to the pool.
 from __future__ import annotations
 
 import asyncio
+import time
+import urllib.request
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import httpx
 from yarl import URL
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpClient", "AiohttpTransport"]
 
 _CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = (
     (aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ()
@@ -80,6 +83,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive = limits.keepalive_expiry or 5.0
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+        # HTTP(S)_PROXY and NO_PROXY, read once as httpx does (aiohttp's own trust_env would
+        # read the environment and netrc again on every request).
+        env = urllib.request.getproxies_environment()
+        self._proxies = {k: v for k, v in env.items() if k in ("http", "https")}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -93,6 +100,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+                trust_env=False,
             )
         return self._session
 
@@ -115,6 +123,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if name.lower() not in _SKIP_HEADERS
         ]
         body = await request.aread()
+        proxy = None
+        if self._proxies:
+            proxy = self._proxies.get(request.url.scheme)
+            if proxy and urllib.request.proxy_bypass(request.url.host):
+                proxy = None
         try:
             response = await self.session.request(
                 request.method,
@@ -122,6 +135,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
+                proxy=proxy,
                 timeout=self._timeout(request),
             )
         except _FAILURES as exc:
@@ -140,3 +154,36 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class AiohttpClient(httpx.AsyncClient):
+    """The ``httpx.AsyncClient`` of ``transport="aiohttp"``, with a lean ``send``.
+
+    httpx's own ``send`` runs auth flows, redirect handling, cookie extraction and event hooks
+    around the transport; this client is created by the SDK with none of those (no auth, no
+    hooks, redirects never followed, no cookie jar), so ``send`` calls the transport directly
+    and saves that per-request work. Everything else is httpx's.
+    """
+
+    def __init__(self, *, timeout: httpx.Timeout, limits: httpx.Limits) -> None:
+        transport = AiohttpTransport(limits)
+        # Proxies from the environment are honoured by the aiohttp session (trust_env) instead.
+        super().__init__(timeout=timeout, transport=transport, trust_env=False)
+        self._aiohttp = transport
+
+    async def send(
+        self, request: httpx.Request, *, stream: bool = False, **_: Any
+    ) -> httpx.Response:
+        start = time.perf_counter()
+        response = await self._aiohttp.handle_async_request(request)
+        response.request = request
+        if stream:
+            response.elapsed = timedelta(seconds=time.perf_counter() - start)
+            return response
+        try:
+            await response.aread()  # closes the body, releasing the connection
+        except BaseException:
+            await response.aclose()
+            raise
+        response.elapsed = timedelta(seconds=time.perf_counter() - start)
+        return response

@@ -124,19 +124,19 @@ def _as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 5.0))
 
 
-def _async_transport(name: str) -> httpx.AsyncBaseTransport | None:
-    """The transport under the async httpx client: None for httpx's own, or aiohttp's."""
+def _async_http(name: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """The async httpx client for ``transport=``: httpx's own pool, or aiohttp's (lazy import)."""
     if name == "httpx":
-        return None
+        return httpx.AsyncClient(timeout=timeout, limits=DEFAULT_LIMITS)
     if name != "aiohttp":
         raise InvalidRequestError("transport", f"must be 'httpx' or 'aiohttp', got {name!r}")
     try:
-        from ._aiohttp_transport import AiohttpTransport
+        from ._aiohttp_transport import AiohttpClient
     except ImportError as exc:
         raise ImportError(
             "transport='aiohttp' needs aiohttp: pip install 'llama-client[aiohttp]'"
         ) from exc
-    return AiohttpTransport(DEFAULT_LIMITS)
+    return AiohttpClient(timeout=timeout, limits=DEFAULT_LIMITS)
 
 
 def _timeout_dict(value: float | httpx.Timeout | None) -> dict[str, float | None]:
@@ -633,9 +633,7 @@ class AsyncLlamaClient(_BaseClient):
                 "transport", "cannot be combined with http_client (give that client the transport)"
             )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=self.timeout, limits=DEFAULT_LIMITS, transport=_async_transport(transport)
-        )
+        self._http = http_client or _async_http(transport, self.timeout)
         self._senders: dict[str, AsyncSender] = {}
         self._sender = self._sender_for(self._endpoints[0])
 

@@ -45,4 +45,5 @@ async def test_aiohttp_client_copies_share_its_pool() -> None:
     client = AsyncLlamaClient(base_url="http://127.0.0.1:9/v1", transport="aiohttp")
     with_opts = client.with_options(max_retries=0)
     assert with_opts._http is client._http  # copies share the aiohttp pool
+    assert type(client._http).__name__ == "AiohttpClient"
     await client.close()

@@ -572,3 +572,34 @@ def test_unknown_fields_survive_the_wire(make: Any, server: FaultServer) -> None
     h = make()
     r = h.create()
     assert r.model_extra is not None and r.model_extra["kv_transfer_params"] == {"a": 1}
+
+
+def test_raw_response_has_status_headers_and_elapsed(make: Any, server: FaultServer) -> None:
+    server.script(respond(200, completion_body("raw"), headers={"x-request-id": "req-42"}))
+    h = make()
+    create = h.client.chat.completions.with_raw_response.create
+    raw_response = create(messages=[{"role": "user", "content": "x"}])
+    if h.loop is not None:
+        raw_response = h._run(raw_response)
+    assert raw_response.status_code == 200
+    assert raw_response.request_id == "req-42"
+    assert raw_response.elapsed >= 0
+    assert raw_response.parse().choices[0].message.content == "raw"
+    assert h.busy_connections() == 0
+
+
+def test_http_proxy_from_the_environment_is_used(
+    mode: str, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.reliability.conftest import Harness
+
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{server.host}:{server.port}")
+    monkeypatch.setenv("http_proxy", f"http://{server.host}:{server.port}")
+    h = Harness(mode, "http://127.0.0.1:9/v1")  # nothing listens there: only the proxy answers
+    try:
+        assert h.create().choices[0].message.content == "Hello!"
+    finally:
+        h.close()
+    assert server.requests[0].path == "http://127.0.0.1:9/v1/chat/completions"
