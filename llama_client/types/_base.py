@@ -12,4 +12,4 @@ class ResponseModel(BaseModel):
     and ``prompt_token_ids``, llama.cpp adds ``timings``, Groq adds ``x_groq``.
     """
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), defer_build=True)

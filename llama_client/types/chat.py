@@ -53,7 +53,7 @@ __all__ = [
 class _Param(BaseModel):
     """Base of request-side models: unknown fields are passed through to the server."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class TextPart(_Param):
