@@ -116,7 +116,9 @@ class RawHttpx:
                 if i == 1:
                     _mark()
                     count = 0
-                with c.stream("POST", f"{url}/chat/completions", content=body, headers=HEADERS) as r:
+                with c.stream(
+                    "POST", f"{url}/chat/completions", content=body, headers=HEADERS
+                ) as r:
                     for line in r.iter_lines():
                         if line.startswith("data: "):
                             data = line[6:]
@@ -130,7 +132,9 @@ class RawHttpx:
         async def make() -> Any:
             import httpx
 
-            c = httpx.AsyncClient()  # as users write it: httpx's default limits (100, 20 kept alive)
+            c = (
+                httpx.AsyncClient()
+            )  # as users write it: httpx's default limits (100, 20 kept alive)
             body = json.dumps(BODY).encode()
 
             async def call() -> None:
@@ -153,7 +157,6 @@ class HttpxPydantic(RawHttpx):
 
     def seq(self, url: str, n: int) -> int:
         import httpx
-
         from floor_models import Completion
 
         body = json.dumps(BODY).encode()
@@ -167,7 +170,6 @@ class HttpxPydantic(RawHttpx):
 
     def stream(self, url: str, chunks: int, repeats: int) -> int:
         import httpx
-
         from floor_models import Chunk
 
         body = _stream_body()
@@ -177,7 +179,9 @@ class HttpxPydantic(RawHttpx):
                 if i == 1:
                     _mark()
                     count = 0
-                with c.stream("POST", f"{url}/chat/completions", content=body, headers=HEADERS) as r:
+                with c.stream(
+                    "POST", f"{url}/chat/completions", content=body, headers=HEADERS
+                ) as r:
                     for line in r.iter_lines():
                         if line.startswith("data: "):
                             data = line[6:]
@@ -190,7 +194,6 @@ class HttpxPydantic(RawHttpx):
     def async_many(self, url: str, total: int, concurrency: int) -> int:
         async def make() -> Any:
             import httpx
-
             from floor_models import Completion
 
             c = httpx.AsyncClient()
@@ -256,7 +259,9 @@ class LlamaClientSDK:
                     _mark()
                     count = 0
                 for _ in client.chat.completions.create(
-                    messages=MESSAGES, max_tokens=128, stream=True,
+                    messages=MESSAGES,
+                    max_tokens=128,
+                    stream=True,
                     stream_options={"include_usage": True},
                 ):
                     count += 1
@@ -269,11 +274,16 @@ class LlamaClientSDK:
             from llama_client import AsyncLlamaClient
 
             client = AsyncLlamaClient(
-                base_url=url, api_key="sk-bench", model=MODEL, transport=transport  # type: ignore[arg-type]
+                base_url=url,
+                api_key="sk-bench",
+                model=MODEL,
+                transport=transport,  # type: ignore[arg-type]
             )
 
             async def call() -> None:
-                await client.chat.completions.create(messages=MESSAGES, max_tokens=128, temperature=0.7)
+                await client.chat.completions.create(
+                    messages=MESSAGES, max_tokens=128, temperature=0.7
+                )
 
             return call, client.close
 
@@ -314,6 +324,7 @@ class LlamaClientSDK:
 class LlamaClientAiohttp(LlamaClientSDK):
     """llama_client with transport="aiohttp" (async only)."""
 
+    module = "llama_client, llama_client._aiohttp_transport"
     transport = "aiohttp"
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
@@ -348,7 +359,10 @@ class OpenAI:
                     _mark()
                     count = 0
                 for _ in client.chat.completions.create(
-                    model=MODEL, messages=MESSAGES, max_tokens=128, stream=True,  # type: ignore[arg-type]
+                    model=MODEL,
+                    messages=MESSAGES,
+                    max_tokens=128,
+                    stream=True,  # type: ignore[arg-type]
                     stream_options={"include_usage": True},
                 ):
                     count += 1
@@ -367,7 +381,10 @@ class OpenAI:
 
             async def call() -> None:
                 await client.chat.completions.create(
-                    model=MODEL, messages=MESSAGES, max_tokens=128, temperature=0.7  # type: ignore[arg-type]
+                    model=MODEL,
+                    messages=MESSAGES,
+                    max_tokens=128,
+                    temperature=0.7,  # type: ignore[arg-type]
                 )
 
             return call, client.close
@@ -378,6 +395,7 @@ class OpenAI:
 class OpenAIAiohttp(OpenAI):
     """openai with its aiohttp http client (async only)."""
 
+    module = "openai, aiohttp"
     aiohttp = True
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
@@ -393,8 +411,12 @@ class LiteLLM:
             if i == 20:
                 _mark()
             litellm.completion(
-                model="openai/" + MODEL, api_base=url, api_key="sk-bench", messages=MESSAGES,
-                max_tokens=128, temperature=0.7,
+                model="openai/" + MODEL,
+                api_base=url,
+                api_key="sk-bench",
+                messages=MESSAGES,
+                max_tokens=128,
+                temperature=0.7,
             )
         return n
 
@@ -407,8 +429,13 @@ class LiteLLM:
                 _mark()
                 count = 0
             for _ in litellm.completion(
-                model="openai/" + MODEL, api_base=url, api_key="sk-bench", messages=MESSAGES,
-                max_tokens=128, stream=True, stream_options={"include_usage": True},
+                model="openai/" + MODEL,
+                api_base=url,
+                api_key="sk-bench",
+                messages=MESSAGES,
+                max_tokens=128,
+                stream=True,
+                stream_options={"include_usage": True},
             ):
                 count += 1
         return count
@@ -419,8 +446,12 @@ class LiteLLM:
 
             async def call() -> None:
                 await litellm.acompletion(
-                    model="openai/" + MODEL, api_base=url, api_key="sk-bench", messages=MESSAGES,
-                    max_tokens=128, temperature=0.7,
+                    model="openai/" + MODEL,
+                    api_base=url,
+                    api_key="sk-bench",
+                    messages=MESSAGES,
+                    max_tokens=128,
+                    temperature=0.7,
                 )
 
             async def close() -> None:

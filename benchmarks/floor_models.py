@@ -6,7 +6,7 @@ models do (extra="allow"), and nothing more.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,28 +16,28 @@ class _Model(BaseModel):
 
 
 class FunctionCall(_Model):
-    name: Optional[str] = None
-    arguments: Optional[str] = None
+    name: str | None = None
+    arguments: str | None = None
 
 
 class ToolCall(_Model):
-    index: Optional[int] = None
-    id: Optional[str] = None
-    type: Optional[str] = None
-    function: Optional[FunctionCall] = None
+    index: int | None = None
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCall | None = None
 
 
 class Message(_Model):
-    role: Optional[str] = None
-    content: Optional[str] = None
-    tool_calls: Optional[list[ToolCall]] = None
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
 
 
 class Choice(_Model):
     index: int
     message: Message
-    finish_reason: Optional[str] = None
-    logprobs: Optional[Any] = None
+    finish_reason: str | None = None
+    logprobs: Any | None = None
 
 
 class Usage(_Model):
@@ -52,14 +52,14 @@ class Completion(_Model):
     created: int
     model: str
     choices: list[Choice]
-    usage: Optional[Usage] = None
+    usage: Usage | None = None
 
 
 class ChunkChoice(_Model):
     index: int
     delta: Message
-    finish_reason: Optional[str] = None
-    logprobs: Optional[Any] = None
+    finish_reason: str | None = None
+    logprobs: Any | None = None
 
 
 class Chunk(_Model):
@@ -68,4 +68,4 @@ class Chunk(_Model):
     created: int
     model: str
     choices: list[ChunkChoice]
-    usage: Optional[Usage] = None
+    usage: Usage | None = None

@@ -60,21 +60,43 @@ class Scenario:
 SCENARIOS = [
     Scenario("import", "cold import", "ms", False, "httpx+pydantic"),
     Scenario(
-        "seq", "sequential requests", "req/s", True, "httpx+pydantic",
-        params={"n": 1000}, quick_params={"n": 400},
+        "seq",
+        "sequential requests",
+        "req/s",
+        True,
+        "httpx+pydantic",
+        params={"n": 1000},
+        quick_params={"n": 400},
     ),
     Scenario(
-        "stream", "2,000-chunk stream", "chunks/s", True, "httpx+pydantic", prefix="/c2000",
-        params={"chunks": 2000, "repeats": 3}, quick_params={"chunks": 2000, "repeats": 1},
+        "stream",
+        "2,000-chunk stream",
+        "chunks/s",
+        True,
+        "httpx+pydantic",
+        prefix="/c2000",
+        params={"chunks": 2000, "repeats": 3},
+        quick_params={"chunks": 2000, "repeats": 1},
     ),
     Scenario(
-        "async_many", "async, 1,000 requests, 64 in flight", "req/s", True, "httpx",
-        params={"total": 1000, "concurrency": 64}, quick_params={"total": 500, "concurrency": 64},
+        "async_many",
+        "async, 1,000 requests, 64 in flight",
+        "req/s",
+        True,
+        "httpx",
+        params={"total": 1000, "concurrency": 64},
+        quick_params={"total": 500, "concurrency": 64},
     ),
 ]
 CLIENT_ORDER = [
-    "httpx", "httpx+pydantic", "aiohttp", "llama_client", "llama_client[aiohttp]",
-    "openai", "openai[aiohttp]", "litellm",
+    "httpx",
+    "httpx+pydantic",
+    "aiohttp",
+    "llama_client",
+    "llama_client[aiohttp]",
+    "openai",
+    "openai[aiohttp]",
+    "litellm",
 ]
 
 
@@ -193,7 +215,10 @@ def measure(client: str, scenario: Scenario, url: str, params: dict[str, Any]) -
     load_before = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, str(HERE / "clients.py"), client, scenario.name, url, json.dumps(params)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{client} {scenario.name} failed:\n{out.stderr[-2000:]}")
@@ -221,8 +246,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         report: dict[str, Any] = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "load_at_start": os.getloadavg()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "load_at_start": os.getloadavg(),
+            },
             "versions": versions(),
             "runs": args.runs,
             "server_capacity": server_capacity(server.port),
@@ -232,20 +260,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         samples: dict[str, dict[str, list[dict[str, Any]]]] = report["samples"]
         for i in range(args.runs):
             for scenario in SCENARIOS:
-                params = scenario.quick_params if args.quick and scenario.quick_params else scenario.params
+                params = (
+                    scenario.quick_params
+                    if args.quick and scenario.quick_params
+                    else scenario.params
+                )
                 for client in clients:
                     if not supports(client, scenario.name):
                         continue
                     sample = measure(client, scenario, server.url(scenario.prefix), params)
                     samples.setdefault(scenario.name, {}).setdefault(client, []).append(sample)
-                    print(f"run {i + 1}/{args.runs} {scenario.name:<10} {client:<22} "
-                          f"{scenario.value(sample):10.1f} {scenario.unit}  "
-                          f"load {sample['load_before']:.2f}", file=sys.stderr)
+                    print(
+                        f"run {i + 1}/{args.runs} {scenario.name:<10} {client:<22} "
+                        f"{scenario.value(sample):10.1f} {scenario.unit}  "
+                        f"load {sample['load_before']:.2f}",
+                        file=sys.stderr,
+                    )
         if not args.no_soak and "llama_client" in clients:
-            soak_params = {"requests": 4000, "broken": 200} if args.quick else {"requests": 20000, "broken": 1000}
+            soak_params = (
+                {"requests": 4000, "broken": 200}
+                if args.quick
+                else {"requests": 20000, "broken": 1000}
+            )
             print("memory soak ...", file=sys.stderr)
-            report["soak"] = measure("llama_client", Scenario("soak", "", "", False, ""),
-                                     server.url(), soak_params)
+            report["soak"] = measure(
+                "llama_client", Scenario("soak", "", "", False, ""), server.url(), soak_params
+            )
             report["soak"]["params"] = soak_params
         report["machine"]["load_at_end"] = os.getloadavg()
     finally:
@@ -269,13 +309,14 @@ def table(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
-def ratio(t: dict[str, Any], scenario: Scenario, client: str, floor: str | None = None) -> float | None:
+def ratio(
+    t: dict[str, Any], scenario: Scenario, client: str, floor: str | None = None
+) -> float | None:
     cells = t.get(scenario.name, {})
     floor = floor or scenario.floor
     if client not in cells or floor not in cells:
         return None
-    a, b = cells[client]["median"], cells[floor]["median"]
-    return a / b if scenario.higher_is_better else a / b
+    return cells[client]["median"] / cells[floor]["median"]
 
 
 def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -292,7 +333,12 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
     r = ratio(t, by["stream"], "llama_client")
     add("stream chunks/s ≥ 0.8× httpx+pydantic", r, None if r is None else r >= 0.8, "{:.2f}×")
     r = ratio(t, by["async_many"], "llama_client[aiohttp]", "aiohttp")
-    add("async (aiohttp transport) ≥ 0.5× raw aiohttp", r, None if r is None else r >= 0.5, "{:.2f}×")
+    add(
+        "async (aiohttp transport) ≥ 0.5× raw aiohttp",
+        r,
+        None if r is None else r >= 0.5,
+        "{:.2f}×",
+    )
     r = ratio(t, by["async_many"], "llama_client", "httpx")
     add("async (default httpx) ≥ 1.5× raw httpx", r, None if r is None else r >= 1.5, "{:.2f}×")
     soak = report.get("soak")
@@ -302,9 +348,13 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
         after_req = max(v for k, v in soak.items() if k.endswith("_requests_kb")) / 1024
         last = soak[keys[-1]] / 1024
         growth = last - first
-        add(f"memory flat: RSS {first:.1f} → {after_req:.1f} → {last:.1f} MiB "
+        add(
+            f"memory flat: RSS {first:.1f} → {after_req:.1f} → {last:.1f} MiB "
             f"({soak['params']['requests']:,} requests, {soak['params']['broken']:,} broken streams)",
-            growth, growth < 2.0, "+{:.1f} MiB")
+            growth,
+            growth < 2.0,
+            "+{:.1f} MiB",
+        )
     return rows
 
 
@@ -338,17 +388,28 @@ def markdown(report: dict[str, Any]) -> str:
             cells.append(f"{fmt(c['median'])} ±{spread:.0f}% ({r:.2f}×)" if r else fmt(c["median"]))
         seq = t.get("seq", {}).get(client) or t.get("async_many", {}).get(client)
         cells.append(f"{seq['cpu_us_per_op']:.0f}" if seq else "n/a")
-        rss = max((t[s.name][client]["maxrss_mib"] for s in SCENARIOS[1:] if client in t.get(s.name, {})),
-                  default=None)
+        rss = max(
+            (t[s.name][client]["maxrss_mib"] for s in SCENARIOS[1:] if client in t.get(s.name, {})),
+            default=None,
+        )
         cells.append(f"{rss:.0f}" if rss else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Floors: import, sequential and stream against `httpx+pydantic` (httpx plus "
-              "hand-written pydantic models); async against raw `httpx` (`httpx.AsyncClient()` "
-              "with its default limits). CPU µs/request is from the sequential run (async run for "
-              "async-only clients).", "", "## Targets", "", "| target | measured | met |",
-              "|---|---|---|"]
+    lines += [
+        "",
+        "Floors: import, sequential and stream against `httpx+pydantic` (httpx plus "
+        "hand-written pydantic models); async against raw `httpx` (`httpx.AsyncClient()` "
+        "with its default limits). CPU µs/request is from the sequential run (async run for "
+        "async-only clients).",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
     for label, value, ok in targets(t, report):
-        lines.append(f"| {label} | {value} | {'yes' if ok else 'n/a' if ok is None else '**no**'} |")
+        lines.append(
+            f"| {label} | {value} | {'yes' if ok else 'n/a' if ok is None else '**no**'} |"
+        )
     cap = report["server_capacity"]
     m = report["machine"]
     lines += [
@@ -375,19 +436,23 @@ def chart(report: dict[str, Any], path: Path) -> None:
 
     t = table(report)
     fig, axes = plt.subplots(1, len(SCENARIOS), figsize=(4.2 * len(SCENARIOS), 4.2))
-    for ax, s in zip(axes, SCENARIOS):
+    for ax, s in zip(axes, SCENARIOS, strict=True):
         cells = t.get(s.name, {})
         names = [c for c in CLIENT_ORDER if c in cells]
         values = [ratio(t, s, c) or 0.0 for c in names]
         colors = ["#2a7ab9" if c.startswith("llama_client") else "#999999" for c in names]
         ax.barh(names[::-1], values[::-1], color=colors[::-1])
         ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.set_title(f"{s.title}\n(× {s.floor}, {'higher' if s.higher_is_better else 'lower'} is better)",
-                     fontsize=9)
+        ax.set_title(
+            f"{s.title}\n(× {s.floor}, {'higher' if s.higher_is_better else 'lower'} is better)",
+            fontsize=9,
+        )
         if max(values, default=1) / max(min((v for v in values if v), default=1), 1e-9) > 20:
             ax.set_xscale("log")
         ax.tick_params(labelsize=8)
-    fig.suptitle(f"llama_client benchmark, {report['date']} (median of {report['runs']} runs)", fontsize=10)
+    fig.suptitle(
+        f"llama_client benchmark, {report['date']} (median of {report['runs']} runs)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -398,7 +463,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--clients", default="")
     parser.add_argument("--no-soak", action="store_true")
-    parser.add_argument("--report-only", action="store_true", help="redo table and chart from latest.json")
+    parser.add_argument(
+        "--report-only", action="store_true", help="redo table and chart from latest.json"
+    )
     args = parser.parse_args()
     ensure_venv()
     if args.quick and args.runs == 5:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import signal
 from functools import lru_cache
@@ -28,38 +27,64 @@ from typing import Any
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 CREATED = 1764000000
-_WORDS = (
-    "The quick brown fox jumps over the lazy dog while the model keeps streaming tokens "
-    "to a client that should not be the slow part of this benchmark"
-).split()
+_WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "the", "model", "keeps", "streaming", "tokens", "to", "a", "client", "that", "should", "not", "be", "the", "slow", "part", "of", "this", "benchmark"]
 
 
 def _completion(tool: bool) -> bytes:
     content = " ".join(_WORDS[i % len(_WORDS)] for i in range(100))
-    message: dict[str, Any] = {"role": "assistant", "content": None if tool else content,
-                               "refusal": None, "annotations": None, "audio": None,
-                               "function_call": None, "reasoning": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if tool else content,
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "reasoning": None,
+    }
     if tool:
-        message["tool_calls"] = [{
-            "id": "chatcmpl-tool-5f2a", "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'},
-        }]
+        message["tool_calls"] = [
+            {
+                "id": "chatcmpl-tool-5f2a",
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "arguments": '{"city": "Paris", "unit": "celsius"}',
+                },
+            }
+        ]
     body = {
-        "id": "chatcmpl-bench0123456789", "object": "chat.completion", "created": CREATED,
+        "id": "chatcmpl-bench0123456789",
+        "object": "chat.completion",
+        "created": CREATED,
         "model": MODEL,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": "tool_calls" if tool else "stop", "stop_reason": None}],
-        "service_tier": None, "system_fingerprint": None,
-        "usage": {"prompt_tokens": 24, "total_tokens": 124, "completion_tokens": 100,
-                  "prompt_tokens_details": None},
-        "prompt_logprobs": None, "kv_transfer_params": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if tool else "stop",
+                "stop_reason": None,
+            }
+        ],
+        "service_tier": None,
+        "system_fingerprint": None,
+        "usage": {
+            "prompt_tokens": 24,
+            "total_tokens": 124,
+            "completion_tokens": 100,
+            "prompt_tokens_details": None,
+        },
+        "prompt_logprobs": None,
+        "kv_transfer_params": None,
     }
     return json.dumps(body).encode()
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-bench0123456789", "object": "chat.completion.chunk", "created": CREATED,
+        "id": "chatcmpl-bench0123456789",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
         "model": MODEL,
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
@@ -67,8 +92,11 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 
 def _usage(n: int) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-bench0123456789", "object": "chat.completion.chunk", "created": CREATED,
-        "model": MODEL, "choices": [],
+        "id": "chatcmpl-bench0123456789",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL,
+        "choices": [],
         "usage": {"prompt_tokens": 24, "total_tokens": 24 + n, "completion_tokens": n},
     }
 
@@ -89,9 +117,22 @@ def _stream_events(n: int) -> list[bytes]:
 @lru_cache(maxsize=1)
 def _tool_events() -> list[bytes]:
     args = ['{"city', '": "Pa', 'ris", "un', 'it": "cel', 'sius"}']
-    events = [_chunk({"role": "assistant", "content": None, "tool_calls": [
-        {"index": 0, "id": "chatcmpl-tool-5f2a", "type": "function",
-         "function": {"name": "get_weather", "arguments": ""}}]})]
+    events = [
+        _chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "chatcmpl-tool-5f2a",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ],
+            }
+        )
+    ]
     events += [_chunk({"tool_calls": [{"index": 0, "function": {"arguments": a}}]}) for a in args]
     events += [_chunk({}, "tool_calls"), _usage(len(args))]
     return _events(events)
@@ -108,9 +149,20 @@ _SSE_HEAD = (
 )
 _COMPLETION = _completion(tool=False)
 _TOOL_COMPLETION = _completion(tool=True)
-_MODELS = json.dumps({"object": "list", "data": [
-    {"id": MODEL, "object": "model", "created": CREATED, "owned_by": "vllm", "max_model_len": 8192}
-]}).encode()
+_MODELS = json.dumps(
+    {
+        "object": "list",
+        "data": [
+            {
+                "id": MODEL,
+                "object": "model",
+                "created": CREATED,
+                "owned_by": "vllm",
+                "max_model_len": 8192,
+            }
+        ],
+    }
+).encode()
 _NOT_FOUND = b'{"error": {"message": "no such route", "code": 404}}'
 _PREFIX = re.compile(rb"^(?:/(c(\d+)|tools|broken(\d+)))?(/v1/.*)$")
 
@@ -123,8 +175,10 @@ def _answer(path: bytes, stream: bool) -> tuple[bytes, bool]:
     if route == b"/v1/models":
         return _JSON_HEAD % len(_MODELS) + _MODELS, True
     if not m or route != b"/v1/chat/completions":
-        return (b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
-                b"content-length: %d\r\n\r\n" % len(_NOT_FOUND)) + _NOT_FOUND, True
+        return (
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n" % len(_NOT_FOUND)
+        ) + _NOT_FOUND, True
     prefix = m.group(1) or b""
     if not stream:
         body = _TOOL_COMPLETION if prefix == b"tools" else _COMPLETION
@@ -196,6 +250,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     asyncio.run(serve(args.port))
+
 
 if __name__ == "__main__":
     main()
