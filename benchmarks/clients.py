@@ -208,6 +208,43 @@ class HttpxPydantic(RawHttpx):
         return _run_concurrently(make, total, concurrency)
 
 
+def _tool_stream_body() -> bytes:
+    return json.dumps({**BODY, "stream": True, "tools": TOOLS}).encode()
+
+
+class _ToolStreamFloor:
+    """Tool-call streams with httpx and the floor's pydantic chunk model."""
+
+    def tool_stream(self, url: str, n: int) -> int:
+        import httpx
+        from floor_models import Chunk
+
+        body = _tool_stream_body()
+        with httpx.Client() as c:
+            for i in range(n + 10):
+                if i == 10:
+                    _mark()
+                with c.stream(
+                    "POST", f"{url}/chat/completions", content=body, headers=HEADERS
+                ) as r:
+                    arguments = ""
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            data = line[6:]
+                            if data == "[DONE]":
+                                break
+                            chunk = Chunk.model_validate_json(data)
+                            for choice in chunk.choices:
+                                for call in choice.delta.tool_calls or ():
+                                    if call.function and call.function.arguments:
+                                        arguments += call.function.arguments
+                    json.loads(arguments)
+        return n
+
+
+HttpxPydantic.tool_stream = _ToolStreamFloor.tool_stream  # type: ignore[attr-defined]
+
+
 class RawAiohttp:
     """aiohttp and json.loads: the async floor with a fast pool."""
 
@@ -266,6 +303,18 @@ class LlamaClientSDK:
                 ):
                     count += 1
         return count
+
+    def tool_stream(self, url: str, n: int) -> int:
+        from llama_client import LlamaClient
+
+        with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL) as client:
+            for i in range(n + 10):
+                if i == 10:
+                    _mark()
+                with client.chat.completions.stream(messages=MESSAGES, tools=TOOLS) as s:
+                    final = s.get_final_completion()
+                final.choices[0].message.tool_calls[0].function.parsed_arguments()  # type: ignore[index]
+        return n
 
     def async_many(self, url: str, total: int, concurrency: int) -> int:
         transport = self.transport
@@ -329,6 +378,7 @@ class LlamaClientAiohttp(LlamaClientSDK):
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
     soak = None  # type: ignore[assignment]
+    tool_stream = None  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------- peers
@@ -368,6 +418,22 @@ class OpenAI:
                     count += 1
         return count
 
+    def tool_stream(self, url: str, n: int) -> int:
+        import openai
+
+        with openai.OpenAI(base_url=url, api_key="sk-bench") as client:
+            for i in range(n + 10):
+                if i == 10:
+                    _mark()
+                with client.chat.completions.stream(
+                    model=MODEL,
+                    messages=MESSAGES,
+                    tools=TOOLS,  # type: ignore[arg-type]
+                ) as s:
+                    final = s.get_final_completion()
+                json.loads(final.choices[0].message.tool_calls[0].function.arguments)  # type: ignore[index,union-attr]
+        return n
+
     def async_many(self, url: str, total: int, concurrency: int) -> int:
         use_aiohttp = self.aiohttp
 
@@ -399,6 +465,7 @@ class OpenAIAiohttp(OpenAI):
     aiohttp = True
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
+    tool_stream = None  # type: ignore[assignment]
 
 
 class LiteLLM:

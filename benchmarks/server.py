@@ -27,7 +27,36 @@ from typing import Any
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 CREATED = 1764000000
-_WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "the", "model", "keeps", "streaming", "tokens", "to", "a", "client", "that", "should", "not", "be", "the", "slow", "part", "of", "this", "benchmark"]
+_WORDS = [
+    "The",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "the",
+    "model",
+    "keeps",
+    "streaming",
+    "tokens",
+    "to",
+    "a",
+    "client",
+    "that",
+    "should",
+    "not",
+    "be",
+    "the",
+    "slow",
+    "part",
+    "of",
+    "this",
+    "benchmark",
+]
 
 
 def _completion(tool: bool) -> bytes:
