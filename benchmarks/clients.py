@@ -347,9 +347,12 @@ class LlamaClientSDK:
         samples: dict[str, Any] = {}
         with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL, max_retries=0) as client:
             create = client.chat.completions.create
-            broken_url = url.replace("/v1", "/broken5/v1")
-            bclient = client.with_options()
-            bclient.base_url = broken_url
+            bclient = LlamaClient(
+                base_url=url.replace("/v1", "/broken5/v1"),
+                api_key="sk-bench",
+                model=MODEL,
+                max_retries=0,
+            )
             for i in range(requests):
                 create(messages=MESSAGES, max_tokens=128)
                 if i + 1 in (requests // 10, requests // 2, requests):
@@ -362,11 +365,13 @@ class LlamaClientSDK:
                         pass
                 except StreamError:
                     errors += 1
-                if i + 1 in (broken // 10, broken):
+                if i + 1 in (broken // 10, broken // 2, broken):
                     gc.collect()
                     samples[f"rss_after_{i + 1}_broken_kb"] = _rss_kb()
             samples["broken_errors"] = errors
-            samples["open_connections"] = len(client._http._transport._pool.connections)  # type: ignore[attr-defined]
+            pool = bclient._http._transport._pool  # type: ignore[attr-defined]
+            samples["connections_in_use"] = sum(not c.is_idle() for c in pool.connections)
+            bclient.close()
         return samples
 
 
@@ -377,8 +382,71 @@ class LlamaClientAiohttp(LlamaClientSDK):
     transport = "aiohttp"
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
-    soak = None  # type: ignore[assignment]
     tool_stream = None  # type: ignore[assignment]
+
+    def soak(self, url: str, requests: int, broken: int) -> dict[str, Any]:
+        """As LlamaClientSDK.soak, async with 64 in flight over the aiohttp transport."""
+        import asyncio
+        import gc
+
+        from llama_client import AsyncLlamaClient, StreamError
+
+        samples: dict[str, Any] = {}
+
+        async def main() -> None:
+            client = AsyncLlamaClient(
+                base_url=url, api_key="sk-bench", model=MODEL, max_retries=0, transport="aiohttp"
+            )
+            broken_client = AsyncLlamaClient(
+                base_url=url.replace("/v1", "/broken5/v1"),
+                api_key="sk-bench",
+                model=MODEL,
+                max_retries=0,
+                transport="aiohttp",
+            )
+            errors = 0
+
+            async def calls(n: int) -> None:
+                for _ in range(n):
+                    await client.chat.completions.create(messages=MESSAGES, max_tokens=128)
+
+            async def broken_calls(n: int) -> None:
+                nonlocal errors
+                for _ in range(n):
+                    try:
+                        stream = await broken_client.chat.completions.create(
+                            messages=MESSAGES, stream=True
+                        )
+                        async for _ in stream:
+                            pass
+                    except StreamError:
+                        errors += 1
+
+            async def in_flight(worker: Any, total: int) -> None:
+                # 64 workers sharing ``total`` calls: 64 in flight, no pile of waiting tasks.
+                await asyncio.gather(*(worker(total // 64 + (i < total % 64)) for i in range(64)))
+
+            done = 0
+            for step in (requests // 10, requests // 2, requests):
+                await in_flight(calls, step - done)
+                done = step
+                gc.collect()
+                samples[f"rss_after_{step}_requests_kb"] = _rss_kb()
+            done = 0
+            for step in (broken // 10, broken // 2, broken):
+                await in_flight(broken_calls, step - done)
+                done = step
+                gc.collect()
+                samples[f"rss_after_{step}_broken_kb"] = _rss_kb()
+            samples["broken_errors"] = errors
+            samples["connections_in_use"] = len(
+                client._http._transport._session.connector._acquired
+            )  # type: ignore[attr-defined]
+            await client.close()
+            await broken_client.close()
+
+        asyncio.run(main())
+        return samples
 
 
 # --------------------------------------------------------------------------- peers

@@ -293,10 +293,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 else {"requests": 20000, "broken": 1000}
             )
             print("memory soak ...", file=sys.stderr)
-            report["soak"] = measure(
-                "llama_client", Scenario("soak", "", "", False, ""), server.url(), soak_params
-            )
+            soak = Scenario("soak", "", "", False, "")
+            report["soak"] = measure("llama_client", soak, server.url(), soak_params)
             report["soak"]["params"] = soak_params
+            if "llama_client[aiohttp]" in clients:
+                report["soak_aiohttp"] = measure(
+                    "llama_client[aiohttp]", soak, server.url(), soak_params
+                )
+                report["soak_aiohttp"]["params"] = soak_params
         report["machine"]["load_at_end"] = os.getloadavg()
     finally:
         server.stop()
@@ -351,19 +355,23 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
     )
     r = ratio(t, by["async_many"], "llama_client", "httpx")
     add("async (default httpx) ≥ 1.5× raw httpx", r, None if r is None else r >= 1.5, "{:.2f}×")
-    soak = report.get("soak")
-    if soak:
-        keys = [k for k in soak if k.startswith("rss_after_")]
-        first = soak[keys[0]] / 1024
-        after_req = max(v for k, v in soak.items() if k.endswith("_requests_kb")) / 1024
-        last = soak[keys[-1]] / 1024
-        growth = last - first
+    for key, label in (("soak", "sync"), ("soak_aiohttp", "async, aiohttp, 64 in flight")):
+        soak = report.get(key)
+        if not soak:
+            continue
+        req = [v / 1024 for k, v in soak.items() if k.endswith("_requests_kb")]
+        brk = [v / 1024 for k, v in soak.items() if k.endswith("_broken_kb")]
+        # Growth over the second half of each phase, once pools and allocators are warm.
+        growth = (req[-1] - req[-2]) + (brk[-1] - brk[-2])
         add(
-            f"memory flat: RSS {first:.1f} → {after_req:.1f} → {last:.1f} MiB "
-            f"({soak['params']['requests']:,} requests, {soak['params']['broken']:,} broken streams)",
+            f"memory flat ({label}): RSS after 10/50/100 % of "
+            f"{soak['params']['requests']:,} requests {' / '.join(f'{x:.1f}' for x in req)} MiB, "
+            f"of {soak['params']['broken']:,} broken streams {' / '.join(f'{x:.1f}' for x in brk)} MiB "
+            f"({soak['broken_errors']:,} StreamErrors raised, {soak['connections_in_use']} "
+            "connections left in use)",
             growth,
             growth < 2.0,
-            "+{:.1f} MiB",
+            "{:+.1f} MiB over the second halves",
         )
     return rows
 
