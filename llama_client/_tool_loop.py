@@ -29,7 +29,7 @@ from .tools import Tool, ToolSet
 from .types.chat import ChatCompletion, ToolCall, Usage
 
 if TYPE_CHECKING:
-    from .client import AsyncCompletions, Completions
+    from .resources.chat import AsyncCompletions, Completions
 
 __all__ = ["PlannedCall", "ToolLoop", "ToolRunResult", "arun_tools", "run_tools"]
 

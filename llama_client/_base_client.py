@@ -1,0 +1,449 @@
+"""What both clients share: configuration, request building and response interpretation.
+
+:class:`_BaseClient` resolves the configuration (arguments, then environment, then defaults,
+per provider), plans every chat call (validation, tool and provider preparation, the request
+for each provider it may go to) and interprets every response, all without doing I/O. The
+sync and async clients in :mod:`llama_client.client` only add the sending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from ._response import parse_model
+from ._streaming import ChatChunkDecoder
+from ._tool_calls import ToolCallPolicy, prepare_tool_params
+from ._validation import REQUEST_OPTIONS, build_chat_body
+from ._version import __version__
+from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
+from .providers import Fallback, ModelInfo, Provider, catalog, find_provider, get_provider
+from .providers._endpoint import Endpoint, resolve_endpoint
+from .providers.base import UnsupportedPolicy
+from .types.chat import ChatCompletion
+from .types.params import (
+    MessageParam,
+)
+
+#: vLLM's default address: what the client talks to when nothing else is configured.
+DEFAULT_BASE_URL = "http://localhost:8000/v1"
+#: Generous for long generations, quick to notice a server that is not there.
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+DEFAULT_MAX_RETRIES = 2
+#: httpx's own defaults. Keeping more idle connections makes httpcore's async pool much slower
+#: under concurrency (64 in flight on loopback: 3x fewer requests/s with 100 kept alive), so
+#: we stay with them; AsyncLlamaClient(transport="aiohttp") is the fast path for heavy
+#: concurrency and keeps a larger pool (AIOHTTP_LIMITS).
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+AIOHTTP_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+
+M = TypeVar("M", bound=BaseModel)
+
+logger = logging.getLogger("llama_client")
+
+#: ``provider=`` accepts a registered name, a Provider, or an ordered list of them (fallback).
+ProviderSpec = str | Provider | Sequence[str | Provider]
+#: One planned attempt of a chat call: the provider endpoint and the request for it.
+ChatAttempt = tuple[Endpoint, httpx.Request]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    try:
+        return json.dumps(
+            body, ensure_ascii=False, separators=(",", ":"), default=_json_default
+        ).encode()
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError("body", f"cannot be encoded as JSON: {exc}") from None
+
+
+def _providers_from(spec: ProviderSpec | None) -> list[Provider]:
+    if spec is None:
+        spec = os.environ.get("LLAMA_PROVIDER") or "vllm"
+        if "," in spec:
+            spec = [name for name in spec.split(",") if name.strip()]
+    items: Sequence[str | Provider] = [spec] if isinstance(spec, (str, Provider)) else spec
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or not items:
+        raise InvalidRequestError(
+            "provider", "must be a provider name, a Provider, or a list of them"
+        )
+    providers = [p if isinstance(p, Provider) else get_provider(str(p).strip()) for p in items]
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise InvalidRequestError("provider", f"each provider may appear once, got {names}")
+    return providers
+
+
+def _as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+    if isinstance(value, httpx.Timeout):
+        return value
+    if value is None:
+        return httpx.Timeout(None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidRequestError(
+            "timeout", f"must be a positive number of seconds or httpx.Timeout, got {value!r}"
+        )
+    return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 5.0))
+
+
+def _async_http(name: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """The async httpx client for ``transport=``: httpx's own pool, or aiohttp's (lazy import)."""
+    if name == "httpx":
+        return httpx.AsyncClient(timeout=timeout, limits=DEFAULT_LIMITS)
+    if name != "aiohttp":
+        raise InvalidRequestError("transport", f"must be 'httpx' or 'aiohttp', got {name!r}")
+    try:
+        from ._aiohttp_transport import AiohttpClient
+    except ImportError as exc:
+        raise ImportError(
+            "transport='aiohttp' needs aiohttp: pip install 'llama-client[aiohttp]'"
+        ) from exc
+    return AiohttpClient(timeout=timeout, limits=AIOHTTP_LIMITS)
+
+
+def _timeout_dict(value: float | httpx.Timeout | None) -> dict[str, float | None]:
+    return _as_timeout(value).as_dict()
+
+
+class _BaseClient:
+    """Configuration, request building and response interpretation shared by both clients."""
+
+    base_url: str
+    model: str | None
+    timeout: httpx.Timeout
+    max_retries: int
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int | None,
+        default_headers: Mapping[str, str] | None,
+        provider: ProviderSpec | None = None,
+        unsupported: UnsupportedPolicy = "warn",
+        fallback: Fallback | None = None,
+    ) -> None:
+        self.model = model or os.environ.get("LLAMA_MODEL") or None
+        self.timeout = DEFAULT_TIMEOUT if timeout is _UNSET else _as_timeout(timeout)
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise InvalidRequestError(
+                "max_retries", f"must be a non-negative integer, got {self.max_retries!r}"
+            )
+        if unsupported not in ("warn", "drop", "error"):
+            raise InvalidRequestError(
+                "unsupported", f'must be "warn", "drop" or "error", got {unsupported!r}'
+            )
+        self._unsupported: UnsupportedPolicy = unsupported
+        self._default_headers = dict(default_headers or {})
+        self._base_headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": f"llama-client/{__version__}",
+        }
+        providers = _providers_from(provider)
+        several = len(providers) > 1
+        if several and (base_url or api_key):
+            raise InvalidRequestError(
+                "base_url" if base_url else "api_key",
+                "with several providers each one takes its URL and key from its own environment "
+                "variables; register a Provider with its base_url for a custom address",
+            )
+        self._endpoints = [
+            self._resolve(p, base_url=base_url, api_key=api_key, generic_env=not several)
+            for p in providers
+        ]
+        self._by_name = {ep.name: ep for ep in self._endpoints}
+        self._extra_endpoints: dict[str, Endpoint] = {}
+        self._fallback = fallback if fallback is not None else Fallback()
+        self._warned: set[tuple[str, str]] = set()
+        primary = self._endpoints[0]
+        self.provider = primary.provider
+        self.base_url = primary.base_url
+        self._api_key = primary.api_key
+        self._headers = primary.headers
+        self._stream_headers = primary.stream_headers
+        self._prepared_for: httpx.Client | httpx.AsyncClient | None = None
+        self._parts: dict[tuple[int, str, str, bool], tuple[httpx.URL, httpx.Headers]] = {}
+        self._timeout_dict: dict[str, float | None] = {}
+        self._policy = primary.policy
+
+    def _resolve(
+        self, provider: Provider, *, base_url: str | None, api_key: str | None, generic_env: bool
+    ) -> Endpoint:
+        return resolve_endpoint(
+            provider,
+            base_url=base_url,
+            api_key=api_key,
+            env=os.environ,
+            base_headers=self._base_headers,
+            default_headers=self._default_headers,
+            max_retries=self.max_retries,
+            generic_env=generic_env,
+        )
+
+    @property
+    def providers(self) -> list[str]:
+        """The names of this client's providers, in fallback order."""
+        return [ep.name for ep in self._endpoints]
+
+    def _copy_kwargs(self) -> dict[str, Any]:
+        """Arguments that rebuild this client's providers (for ``with_options``)."""
+        single = len(self._endpoints) == 1
+        return {
+            "provider": [ep.provider for ep in self._endpoints],
+            "base_url": self.base_url if single else None,
+            "api_key": (self._api_key or "") if single else None,
+            "unsupported": self._unsupported,
+            "fallback": self._fallback,
+        }
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key in use (never shown by ``repr``)."""
+        return self._api_key
+
+    def __repr__(self) -> str:
+        key = "'***'" if self._api_key else "None"
+        names = self.providers
+        provider = names[0] if len(names) == 1 else names
+        return (
+            f"{type(self).__name__}(provider={provider!r}, base_url={self.base_url!r}, "
+            f"model={self.model!r}, api_key={key}, max_retries={self.max_retries})"
+        )
+
+    # -- request building (no I/O) -------------------------------------------------------
+
+    def _resolve_model(self, model: str | None) -> str:
+        chosen = model or self.model
+        if not chosen:
+            raise InvalidRequestError(
+                "model",
+                "no model given: pass model=... to the call or the client, or set LLAMA_MODEL",
+            )
+        if not isinstance(chosen, str):
+            raise InvalidRequestError("model", f"must be a string, got {type(chosen).__name__}")
+        return chosen
+
+    def _build_request(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any],
+        stream: bool = False,
+        endpoint: Endpoint | None = None,
+        provider_headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        ep = endpoint or self._endpoints[0]
+        extra_body = options.get("extra_body")
+        if extra_body:
+            if body is None:
+                raise InvalidRequestError("extra_body", f"{method} {path} takes no body")
+            body = {**body, **extra_body}
+        content = _encode(body) if body is not None else None
+        timeout = options.get("timeout")
+        extra_headers = options.get("extra_headers")
+        if http.cookies or http.params:
+            # The httpx client has state of its own to merge in: let it build the request.
+            headers = ep.stream_headers if stream else ep.headers
+            if provider_headers:
+                headers = {**headers, **provider_headers}
+            if extra_headers:
+                headers = {**headers, **extra_headers}
+            query = options.get("extra_query")
+            if ep.query:
+                query = {**ep.query, **(query or {})}
+            return http.build_request(
+                method,
+                ep.base_url + path,
+                content=content,
+                headers=headers,
+                params=query or None,
+                timeout=self.timeout if timeout is None else _as_timeout(timeout),
+            )
+        # The hot path: the same request httpx's build_request would make, from parts prepared
+        # once per client and endpoint (parsed URL, headers merged with the httpx client's).
+        url, merged = self._request_parts(http, ep, path, stream)
+        extra_query = options.get("extra_query")
+        if extra_query:
+            url = url.copy_merge_params(extra_query)
+        if provider_headers or extra_headers:
+            merged = httpx.Headers(merged)
+            merged.update(provider_headers or {})
+            merged.update(extra_headers or {})
+        return httpx.Request(
+            method,
+            url,
+            headers=merged,
+            content=content,
+            extensions={
+                "timeout": self._timeout_dict if timeout is None else _timeout_dict(timeout)
+            },
+        )
+
+    def _request_parts(
+        self, http: httpx.Client | httpx.AsyncClient, ep: Endpoint, path: str, stream: bool
+    ) -> tuple[httpx.URL, httpx.Headers]:
+        """The URL and headers of a request to ``ep``, prepared once and then reused."""
+        if self._prepared_for is not http:
+            self._prepared_for = http
+            self._parts = {}
+            self._timeout_dict = self.timeout.as_dict()
+        key = (id(ep), ep.base_url, path, stream)
+        parts = self._parts.get(key)
+        if parts is None:
+            merged = httpx.Headers(http.headers)
+            merged.update(ep.stream_headers if stream else ep.headers)
+            url = httpx.URL(ep.base_url + path)
+            if ep.query:
+                url = url.copy_merge_params(ep.query)
+            parts = self._parts[key] = (url, merged)
+        return parts
+
+    def _route(self, model: str | None) -> tuple[list[Endpoint], str]:
+        """The endpoints a call goes to and the model name for them: ``"groq:llama-..."``
+        picks one provider for this call; anything else uses the client's providers."""
+        chosen = self._resolve_model(model)
+        prefix, sep, rest = chosen.partition(":")
+        if sep and rest and prefix and "/" not in prefix:
+            ep = self._by_name.get(prefix) or self._extra_endpoints.get(prefix)
+            if ep is None:
+                found = find_provider(prefix)
+                if found is not None:
+                    ep = self._resolve(found, base_url=None, api_key=None, generic_env=False)
+                    self._extra_endpoints[prefix] = ep
+            if ep is not None:
+                return [ep], rest
+        return self._endpoints, chosen
+
+    def _chat_plan(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        messages: Sequence[MessageParam],
+        model: str | None,
+        stream: bool,
+        params: Mapping[str, Any],
+        *,
+        want_usage: bool = False,
+    ) -> tuple[list[ChatAttempt], ToolCallPolicy | None]:
+        """Validate a chat call and build its request for each provider it may go to, and
+        what to do with the reply's tool calls (None without tools).
+
+        Everything that can be refused is refused here, before any I/O. With several
+        providers, one that cannot serve the call (model not offered, a parameter refused)
+        is left out; the call fails only when none can.
+        """
+        params, tool_policy = prepare_tool_params(params)
+        endpoints, name = self._route(model)
+        body = build_chat_body(messages, name, stream, params)
+        options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
+        attempts: list[ChatAttempt] = []
+        refused: InvalidRequestError | None = None
+        for ep in endpoints:
+            try:
+                prepared = ep.provider.prepare(
+                    body, stream=stream, want_usage=want_usage, unsupported=self._unsupported
+                )
+            except InvalidRequestError as exc:
+                if len(endpoints) == 1:
+                    raise
+                logger.debug("provider %r skipped: %s", ep.name, exc)
+                refused = refused or exc
+                continue
+            for param, reason in prepared.dropped:
+                self._warn_dropped(ep.name, param, reason)
+            request = self._build_request(
+                http,
+                "POST",
+                "/chat/completions",
+                body=prepared.body,
+                options=options,
+                stream=stream,
+                endpoint=ep,
+                provider_headers=prepared.headers,
+            )
+            attempts.append((ep, request))
+        if not attempts:
+            assert refused is not None
+            raise refused
+        if len(attempts) > 1:
+            order = self._fallback.order([ep.name for ep, _ in attempts])
+            attempts = [attempts[i] for i in order]
+        return attempts, tool_policy
+
+    def _warn_dropped(self, provider: str, param: str, reason: str) -> None:
+        if self._unsupported != "warn" or (provider, param) in self._warned:
+            return
+        self._warned.add((provider, param))
+        warnings.warn(
+            f"{param} {reason} by provider {provider!r}; it was not sent",
+            UnsupportedParameterWarning,
+            stacklevel=4,
+        )
+
+    def _give_up(self, ep: Endpoint, exc: APIError, attempts: int, tried: int) -> bool:
+        """After ``ep`` failed with ``exc`` (attempt ``tried`` of ``attempts``): True to raise,
+        False to try the next provider."""
+        if attempts == 1:
+            return True
+        moved = self._fallback.failed(ep.name, exc)
+        if moved and tried < attempts:
+            logger.info("provider %r failed (%s); trying the next one", ep.name, type(exc).__name__)
+            return False
+        return True
+
+    def _answered(self, ep: Endpoint, attempts: int) -> None:
+        if attempts > 1:
+            self._fallback.succeeded(ep.name)
+
+    @staticmethod
+    def _finish_chat(
+        ep: Endpoint, response: httpx.Response, tool_policy: ToolCallPolicy | None
+    ) -> ChatCompletion:
+        completion = ep.provider.normalize_completion(parse_model(response, ChatCompletion))
+        if tool_policy:
+            completion = tool_policy.apply(completion)
+        completion._provider = ep.name
+        return completion
+
+    @staticmethod
+    def _decoder(ep: Endpoint) -> ChatChunkDecoder:
+        return ChatChunkDecoder(ep.provider.chunk_normalizer())
+
+    def _catalog(self) -> list[ModelInfo]:
+        return catalog([ep.provider for ep in self._endpoints])
+
+    @staticmethod
+    def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
+        unknown = set(options) - REQUEST_OPTIONS
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        return options

@@ -1,0 +1,1 @@
+"""The resources of a client: ``client.chat`` and ``client.models``, sync and async."""
