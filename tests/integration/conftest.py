@@ -50,7 +50,11 @@ def server_info() -> dict[str, object]:
     data = httpx.get(f"{BASE_URL.rstrip('/')}/models", headers=headers, timeout=30).json()["data"]
     wanted = os.environ.get("LLAMA_IT_MODEL")
     card = next((m for m in data if m["id"] == wanted), data[0]) if wanted else data[0]
-    return {"model": wanted or card["id"], "max_model_len": card.get("max_model_len")}
+    return {
+        "model": wanted or card["id"],
+        "max_model_len": card.get("max_model_len"),
+        "owned_by": card.get("owned_by"),
+    }
 
 
 @pytest.fixture

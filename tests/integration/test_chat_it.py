@@ -134,6 +134,16 @@ def test_unknown_model_is_not_found(client: LlamaClient) -> None:
         client.chat.completions.create(messages=HI, model="no-such-model", max_tokens=4)
 
 
+def test_vllm_structured_outputs_via_extra_body(client: LlamaClient, server_info: dict[str, object]) -> None:
+    # vLLM-only constraints (choice, regex, grammar) are sent as vLLM names them.
+    if server_info.get("owned_by") != "vllm":
+        pytest.skip("vLLM-specific structured_outputs")
+    r = client.chat.completions.create(
+        messages=HI, max_tokens=8, extra_body={"structured_outputs": {"choice": ["alpha", "beta"]}}
+    )
+    assert r.choices[0].message.content in ("alpha", "beta")
+
+
 def test_raw_response(client: LlamaClient) -> None:
     raw = client.chat.completions.with_raw_response.create(messages=HI, max_tokens=4)
     assert raw.status_code == 200
