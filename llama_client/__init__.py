@@ -1,9 +1,10 @@
 """llama_client: a typed Python SDK for Llama 3.x inference endpoints."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from ._chat_stream import AsyncChatCompletionStream, ChatCompletionAccumulator, ChatCompletionStream
 from ._response import APIResponse
 from ._streaming import AsyncStream, Stream
-from ._tool_loop import ToolRunResult
 from ._version import __version__
 from .client import (
     DEFAULT_BASE_URL,
@@ -38,7 +39,6 @@ from .errors import (
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
-from .tools import Tool, tool
 from .types import (
     AssistantMessage,
     ChatCompletion,
@@ -113,3 +113,26 @@ __all__ = [
     "__version__",
     "tool",
 ]
+
+if _TYPE_CHECKING:
+    from ._tool_loop import ToolRunResult
+    from .tools import Tool, tool
+
+# Tool support (schemas, Llama's text formats, the tool loop) is imported on first use, so
+# that `import llama_client` stays cheap for code that never passes tools.
+_LAZY = {"Tool": ".tools", "tool": ".tools", "ToolRunResult": "._tool_loop"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llama_client' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

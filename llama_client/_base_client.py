@@ -13,14 +13,13 @@ import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
 from ._response import parse_model
 from ._streaming import ChatChunkDecoder
-from ._tool_calls import ToolCallPolicy, prepare_tool_params
 from ._validation import REQUEST_OPTIONS, build_chat_body
 from ._version import __version__
 from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
@@ -31,6 +30,9 @@ from .types.chat import ChatCompletion
 from .types.params import (
     MessageParam,
 )
+
+if TYPE_CHECKING:
+    from ._tool_calls import ToolCallPolicy
 
 #: vLLM's default address: what the client talks to when nothing else is configured.
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
@@ -361,7 +363,12 @@ class _BaseClient:
         providers, one that cannot serve the call (model not offered, a parameter refused)
         is left out; the call fails only when none can.
         """
-        params, tool_policy = prepare_tool_params(params)
+        tool_policy: ToolCallPolicy | None = None
+        if "tools" in params or "parse_tool_calls" in params:
+            # Tool support is imported on first use, keeping `import llama_client` light.
+            from ._tool_calls import prepare_tool_params
+
+            params, tool_policy = prepare_tool_params(params)
         endpoints, name = self._route(model)
         body = build_chat_body(messages, name, stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._streaming import AsyncStream, Stream
-from ._tool_calls import TextHoldBack, ToolCallPolicy, text_was_call
 from .types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -28,6 +27,9 @@ from .types.chat import (
     ToolCall,
     Usage,
 )
+
+if TYPE_CHECKING:  # the tool-call modules load on first use of tools=
+    from ._tool_calls import TextHoldBack, ToolCallPolicy
 
 __all__ = [
     "AsyncChatCompletionStream",
@@ -198,6 +200,8 @@ class ChatCompletionAccumulator:
 def _held_text(hold: TextHoldBack, final: ChatCompletion) -> str:
     # Text held back because it started like a tool call: show it unless it was one; if it
     # was, show only the prose around the call.
+    from ._tool_calls import text_was_call
+
     if text_was_call(final):
         return hold.release(True) + (final.choices[0].message.content or "")
     return hold.release(False)

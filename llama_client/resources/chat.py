@@ -12,9 +12,6 @@ from .._base_client import M
 from .._chat_stream import AsyncChatCompletionStreamManager, ChatCompletionStreamManager
 from .._response import APIResponse
 from .._streaming import AsyncStream, Stream
-from .._structured import StructuredOutput
-from .._tool_loop import ToolRunResult, arun_tools, run_tools
-from ..tools import ToolLike
 from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from ..types.params import (
     ChatCompletionParams,
@@ -24,7 +21,9 @@ from ..types.params import (
 )
 
 if TYPE_CHECKING:
+    from .._tool_loop import ToolRunResult
     from ..client import AsyncLlamaClient, LlamaClient
+    from ..tools import ToolLike
 
 
 # --------------------------------------------------------------------------- sync resources
@@ -139,6 +138,8 @@ class Completions:
         then :class:`~llama_client.StructuredOutputError`; a reply cut off by the token limit
         raises :class:`~llama_client.StructuredOutputTruncatedError`.
         """
+        from .._structured import StructuredOutput  # loaded on first use
+
         state: StructuredOutput[Any] = StructuredOutput(
             response_format, messages, max_parse_retries, params
         )
@@ -233,6 +234,8 @@ class Chat:
         ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
         pairs, for chat templates that allow one call per message (stock Llama 3.1).
         """
+        from .._tool_loop import run_tools  # loaded on first use
+
         return run_tools(
             self.completions,
             messages,
@@ -347,6 +350,8 @@ class AsyncCompletions:
         then :class:`~llama_client.StructuredOutputError`; a reply cut off by the token limit
         raises :class:`~llama_client.StructuredOutputTruncatedError`.
         """
+        from .._structured import StructuredOutput  # loaded on first use
+
         state: StructuredOutput[Any] = StructuredOutput(
             response_format, messages, max_parse_retries, params
         )
@@ -438,6 +443,8 @@ class AsyncChat:
         ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
         pairs, for chat templates that allow one call per message (stock Llama 3.1).
         """
+        from .._tool_loop import arun_tools  # loaded on first use
+
         return await arun_tools(
             self.completions,
             messages,

@@ -35,3 +35,17 @@ def test_import_pulls_in_no_optional_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_tool_support_loads_on_first_use() -> None:
+    code = (
+        "import sys, llama_client\n"
+        "lazy = ('llama_client.tools', 'llama_client.llama_format', 'llama_client._tool_loop', "
+        "'llama_client._tool_calls', 'llama_client._structured')\n"
+        "print(','.join(m for m in lazy if m in sys.modules))\n"
+        "from llama_client import tool, Tool, ToolRunResult\n"
+        "from llama_client.tools import Tool as T2\n"
+        "assert Tool is T2 and callable(tool) and ToolRunResult.__name__ == 'ToolRunResult'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
