@@ -4,20 +4,18 @@
 - On arbitrary input, the SSE decoder, the chunk decoder, the error-body parser, the status
   error builder, the response parser and the Retry-After parser never raise anything but the
   project's own exceptions (:class:`LlamaClientError` subclasses) -- most never raise at all.
-- The Llama-native tool-call text parser (issue #4, ``llama_client.llama_format``) gets the
-  same "never raises" property once it exists; until then its test is skipped (see below).
+- The Llama-native tool-call text parser (``llama_client.llama_format``) gets the same
+  "never raises" property.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import json
 from typing import Any
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +25,7 @@ from llama_client._sse import ServerSentEvent, SSEDecoder
 from llama_client._streaming import ChatChunkDecoder
 from llama_client._transport import RetryPolicy, parse_retry_after, raise_for_status
 from llama_client.errors import APIStatusError, ErrorInfo, error_info, status_error
+from llama_client.llama_format import extract_tool_calls
 
 FUZZ = settings(
     max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -275,22 +274,6 @@ def test_retry_after_parsing_never_raises(value: str, ms: str, status: int) -> N
 
 
 # ------------------------------------------------------------------------------ tool-call text
-#
-# Hook for issue #4: the Llama-native tool-call fallback parser lives in
-# ``llama_client.llama_format`` (``extract_tool_calls(text, tool_names)``). It is built in
-# another branch; until it is merged the module does not exist and this test is SKIPPED, not
-# failed. Once it lands, this runs it on arbitrary text with no extra work.
-
-
-def _tool_call_parser() -> Any:
-    try:
-        module = importlib.import_module("llama_client.llama_format")
-    except ImportError:
-        pytest.skip("llama_client.llama_format (issue #4) is not on this branch yet")
-    parser = getattr(module, "extract_tool_calls", None)
-    if parser is None:
-        pytest.skip("llama_format has no extract_tool_calls(text, tool_names); update this hook")
-    return parser
 
 
 tool_texts = st.one_of(
@@ -309,6 +292,5 @@ tool_texts = st.one_of(
 @FUZZ
 @given(tool_texts)
 def test_tool_call_text_parser_only_raises_own_errors(text: str) -> None:
-    parser = _tool_call_parser()
     with contextlib.suppress(LlamaClientError):
-        parser(text, ["get_weather", "search"])
+        extract_tool_calls(text, frozenset({"get_weather", "search"}))
