@@ -188,12 +188,9 @@ class _BaseClient:
         self.provider = primary.provider
         self.base_url = primary.base_url
         self._api_key = primary.api_key
-        self._headers = primary.headers
-        self._stream_headers = primary.stream_headers
         self._prepared_for: httpx.Client | httpx.AsyncClient | None = None
         self._parts: dict[tuple[int, str, str, bool], tuple[httpx.URL, httpx.Headers]] = {}
         self._timeout_dict: dict[str, float | None] = {}
-        self._policy = primary.policy
 
     def _resolve(
         self, provider: Provider, *, base_url: str | None, api_key: str | None, generic_env: bool

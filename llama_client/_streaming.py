@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -113,7 +113,7 @@ class ChatChunkDecoder:
                 self._open.discard(choice.index)
         return chunk
 
-    def _raise_error(self, data: str, exc: ValidationError | None = None) -> ChatCompletionChunk:
+    def _raise_error(self, data: str, exc: ValidationError | None = None) -> NoReturn:
         try:
             body = json.loads(data)
         except ValueError:

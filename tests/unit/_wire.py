@@ -80,3 +80,15 @@ def text_chunks(*pieces: str, finish_reason: str = "stop") -> list[dict[str, Any
 
 def sent_json(route: Any, i: int = -1) -> dict[str, Any]:
     return json.loads(route.calls[i].request.content)  # type: ignore[no-any-return]
+
+
+class Script:
+    """Serves scripted replies in order and records every request body."""
+
+    def __init__(self, *replies: dict[str, Any]) -> None:
+        self.replies = list(replies)
+        self.bodies: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=self.replies.pop(0))

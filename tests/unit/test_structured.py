@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import respx
 from pydantic import BaseModel
@@ -20,7 +17,7 @@ from llama_client import (
     StructuredOutputTruncatedError,
 )
 
-from ._wire import BASE_URL, completion
+from ._wire import BASE_URL, Script, completion
 
 MSGS = [{"role": "user", "content": "Invent a person."}]
 
@@ -28,28 +25,6 @@ MSGS = [{"role": "user", "content": "Invent a person."}]
 class Person(BaseModel):
     name: str
     age: int
-
-
-class Script:
-    def __init__(self, *replies: dict[str, Any]) -> None:
-        self.replies = list(replies)
-        self.bodies: list[dict[str, Any]] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.bodies.append(json.loads(request.content))
-        return httpx.Response(200, json=self.replies.pop(0))
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def client() -> Iterator[LlamaClient]:
-    with LlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as c:
-        yield c
 
 
 def test_parse_sends_a_strict_json_schema_and_validates(

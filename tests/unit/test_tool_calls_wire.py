@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -36,18 +35,6 @@ def get_weather(city: str) -> str:
 def get_time(tz: str = "UTC") -> str:
     """The current time."""
     return "12:00"
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def client() -> Iterator[LlamaClient]:
-    with LlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as c:
-        yield c
 
 
 # --------------------------------------------------------------------------- request side

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import respx
 
@@ -21,7 +19,7 @@ from llama_client import (
 )
 from llama_client.tools import code_interpreter
 
-from ._wire import BASE_URL, completion, llamacpp_call, vllm_call
+from ._wire import BASE_URL, Script, completion, llamacpp_call, vllm_call
 
 MSGS = [{"role": "user", "content": "Weather in Paris and the time?"}]
 
@@ -46,30 +44,6 @@ def broken(x: int) -> str:
 
 def _calls(*calls: dict[str, Any]) -> dict[str, Any]:
     return completion(None, tool_calls=list(calls), finish_reason="tool_calls")
-
-
-class Script:
-    """Serves scripted replies in order and records every request body."""
-
-    def __init__(self, *replies: dict[str, Any]) -> None:
-        self.replies = list(replies)
-        self.bodies: list[dict[str, Any]] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.bodies.append(json.loads(request.content))
-        return httpx.Response(200, json=self.replies.pop(0))
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def client() -> Iterator[LlamaClient]:
-    with LlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as c:
-        yield c
 
 
 def test_two_rounds_then_an_answer(mock: respx.MockRouter, client: LlamaClient) -> None:
