@@ -1,18 +1,17 @@
-"""Streamed chat completions: chunk decoding (no I/O) and the sync and async stream objects.
+"""Streamed chat completions: chunk decoding, without I/O.
 
 :class:`ChatChunkDecoder` turns the bytes of an event stream into
 :class:`~llama_client.types.ChatCompletionChunk` objects and decides whether the stream ended
-properly. :class:`Stream` and :class:`AsyncStream` only move bytes from the HTTP response into
-it; they are iterators and context managers and close the response on exhaustion, on error,
-on ``close()`` and when the ``with`` block is left early.
+properly. The stream objects that feed it (:class:`~llama_client.Stream`,
+:class:`~llama_client.AsyncStream`) live in :mod:`llama_client._async.streaming` and its
+generated sync twin.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from types import TracebackType
-from typing import Generic, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import NoReturn
 
 import httpx
 from pydantic import ValidationError
@@ -21,9 +20,7 @@ from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError, error_info, preview
 from .types.chat import ChatCompletionChunk
 
-__all__ = ["AsyncStream", "ChatChunkDecoder", "Stream"]
-
-T = TypeVar("T")
+__all__ = ["ChatChunkDecoder"]
 
 
 class ChatChunkDecoder:
@@ -137,137 +134,14 @@ def _broken(exc: httpx.TransportError, decoder: ChatChunkDecoder) -> Exception:
     return StreamError(f"The stream broke {where}: {exc or type(exc).__name__}")
 
 
-class Stream(Generic[T]):
-    """A synchronous stream of chunks. Iterate it; use it in ``with`` to close it early.
+def __getattr__(name: str) -> object:
+    # The stream objects moved to llama_client._async / _sync; old import paths keep working.
+    if name == "Stream":
+        from ._sync.streaming import Stream
 
-    ``provider_name`` names the provider that answered (set by the client).
-    """
+        return Stream
+    if name == "AsyncStream":
+        from ._async.streaming import AsyncStream
 
-    def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
-        self.response = response
-        self.provider_name: str | None = None
-        self._decoder = decoder
-        self._iterator: Iterator[T] = self._iterate()
-
-    def _prime(self) -> None:
-        """Read up to the first chunk now, so a failure before it raises here; the chunk is
-        still the first one iteration yields."""
-        try:
-            first = next(self._iterator)
-        except StopIteration:
-            return
-        rest = self._iterator
-
-        def resume() -> Iterator[T]:
-            try:
-                yield first
-                yield from rest
-            finally:
-                rest.close()  # type: ignore[attr-defined]
-
-        self._iterator = resume()
-
-    def _iterate(self) -> Iterator[T]:
-        decoder = self._decoder
-        try:
-            for data in self.response.iter_bytes():
-                yield from decoder.feed(data)  # type: ignore[misc]
-                decoder.raise_pending()
-                if decoder.done:
-                    return
-            yield from decoder.finish()  # type: ignore[misc]
-            decoder.raise_pending()
-        except httpx.TransportError as exc:
-            raise _broken(exc, decoder) from exc
-        finally:
-            self.response.close()
-
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        return next(self._iterator)
-
-    def close(self) -> None:
-        """Stop reading and release the connection."""
-        self._iterator.close()  # type: ignore[attr-defined]
-        self.response.close()
-
-    def __enter__(self) -> Stream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncStream(Generic[T]):
-    """An asynchronous stream of chunks: ``async for`` it; ``async with`` closes it early."""
-
-    def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
-        self.response = response
-        self.provider_name: str | None = None
-        self._decoder = decoder
-        self._iterator: AsyncIterator[T] = self._iterate()
-
-    async def _prime(self) -> None:
-        """See :meth:`Stream._prime`."""
-        try:
-            first = await self._iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        rest = self._iterator
-
-        async def resume() -> AsyncIterator[T]:
-            try:
-                yield first
-                async for item in rest:
-                    yield item
-            finally:
-                await rest.aclose()  # type: ignore[attr-defined]
-
-        self._iterator = resume()
-
-    async def _iterate(self) -> AsyncIterator[T]:
-        decoder = self._decoder
-        try:
-            async for data in self.response.aiter_bytes():
-                for chunk in decoder.feed(data):
-                    yield chunk  # type: ignore[misc]
-                decoder.raise_pending()
-                if decoder.done:
-                    return
-            for chunk in decoder.finish():
-                yield chunk  # type: ignore[misc]
-            decoder.raise_pending()
-        except httpx.TransportError as exc:
-            raise _broken(exc, decoder) from exc
-        finally:
-            await self.response.aclose()
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        return await self._iterator.__anext__()
-
-    async def close(self) -> None:
-        await self._iterator.aclose()  # type: ignore[attr-defined]
-        await self.response.aclose()
-
-    aclose = close
-
-    async def __aenter__(self) -> AsyncStream[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        return AsyncStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._transport import RetryPolicy
+from .._retry import RetryPolicy
 from ..errors import InvalidRequestError
 from .base import Provider
 
