@@ -16,7 +16,10 @@ QUESTIONS = ["Name a prime number.", "Name a colour.", "Name a planet."]
 async def main() -> int:
     async with AsyncLlamaClient(max_retries=0) as client:
         try:
-            model = client.model or (await client.models.list())[0].id
+            model = client.model or next((m.id for m in await client.models.list()), None)
+            if model is None:
+                print("The server lists no models; set LLAMA_MODEL.", file=sys.stderr)
+                return 1
             answers = await asyncio.gather(
                 *(
                     client.chat.completions.create(
@@ -32,7 +35,7 @@ async def main() -> int:
             print(f"The request failed: {exc}", file=sys.stderr)
             return 1
     for question, r in zip(QUESTIONS, answers, strict=True):
-        print(f"{question}\n  -> {r.choices[0].message.content}")
+        print(f"{question}\n  -> {r.choices[0].message.content or '(the reply has no text)'}")
     return 0
 
 

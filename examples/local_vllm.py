@@ -32,6 +32,9 @@ def main() -> int:
         except APIStatusError as exc:
             print(f"The server answered {exc.status_code}: {exc.message}", file=sys.stderr)
             return 1
+        if not models and not client.model:
+            print("The server lists no models; set LLAMA_MODEL.", file=sys.stderr)
+            return 1
         for card in models:
             extra = card.model_extra or {}
             print(f"serving {card.id} (context window: {extra.get('max_model_len', 'unknown')} tokens)")
@@ -44,7 +47,7 @@ def main() -> int:
             # vLLM-specific sampling options go through extra_body:
             extra_body={"top_k": 20, "repetition_penalty": 1.05},
         )
-        print(r.choices[0].message.content)
+        print(r.choices[0].message.content or "(the reply has no text)")
         # vLLM reports which stop string or token ended the answer (None means end of sequence).
         print(f"finish_reason={r.choices[0].finish_reason} stop_reason={r.choices[0].stop_reason!r}")
     return 0

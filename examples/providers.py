@@ -33,8 +33,10 @@ def main(argv: list[str]) -> int:
             max_tokens=60,
             temperature=0,
         ) as stream:
+            shown = False
             for text in stream.text_stream:
                 print(text, end="", flush=True)
+                shown = shown or bool(text)
             final = stream.get_final_completion()
     except InvalidRequestError as exc:
         print(f"Refused before sending: {exc}", file=sys.stderr)
@@ -50,6 +52,8 @@ def main(argv: list[str]) -> int:
         return 1
     finally:
         client.close()
+    if not shown:
+        print("(the reply has no text)", end="")
     print(f"\n[answered by {final.provider_name}; usage: {final.usage}]")
     return 0
 

@@ -16,7 +16,10 @@ from llama_client import APIConnectionError, APIStatusError, LlamaClient
 def main() -> int:
     with LlamaClient(max_retries=0) as client:
         try:
-            model = client.model or client.models.list()[0].id
+            model = client.model or next((m.id for m in client.models.list()), None)
+            if model is None:
+                print("The server lists no models; set LLAMA_MODEL.", file=sys.stderr)
+                return 1
             r = client.chat.completions.create(
                 model=model,
                 messages=[
@@ -38,7 +41,7 @@ def main() -> int:
             return 1
     choice = r.choices[0]
     print(f"model:         {r.model}")
-    print(f"answer:        {choice.message.content}")
+    print(f"answer:        {choice.message.content or '(the reply has no text)'}")
     print(f"finish_reason: {choice.finish_reason}")
     if r.usage is not None:
         print(f"tokens:        {r.usage.prompt_tokens} in, {r.usage.completion_tokens} out")

@@ -13,11 +13,16 @@ from llama_client import APIConnectionError, APIStatusError, LlamaClient, Stream
 def main() -> int:
     with LlamaClient(max_retries=0) as client:
         try:
-            model = client.model or client.models.list()[0].id
+            model = client.model or next((m.id for m in client.models.list()), None)
+            if model is None:
+                print("The server lists no models; set LLAMA_MODEL.", file=sys.stderr)
+                return 1
             messages = [{"role": "user", "content": "Write a haiku about llamas."}]
+            shown = False
             with client.chat.completions.stream(model=model, messages=messages, max_tokens=128) as stream:
                 for text in stream.text_stream:
                     print(text, end="", flush=True)
+                    shown = shown or bool(text)
                 final = stream.get_final_completion()
         except APIConnectionError:
             print(f"No Llama server is answering at {client.base_url}; see README or set LLAMA_BASE_URL.", file=sys.stderr)
@@ -25,6 +30,8 @@ def main() -> int:
         except (APIStatusError, StreamError) as exc:
             print(f"\nThe request failed: {exc}", file=sys.stderr)
             return 1
+    if not shown:
+        print("(the reply has no text)", end="")
     print()
     print(f"[finish_reason={final.choices[0].finish_reason}", end="")
     if final.usage is not None:

@@ -33,7 +33,10 @@ class Cities(BaseModel):
 def main() -> int:
     with LlamaClient(max_retries=0, timeout=120) as client:
         try:
-            model = client.model or client.models.list()[0].id
+            model = client.model or next((m.id for m in client.models.list()), None)
+            if model is None:
+                print("The server lists no models; set LLAMA_MODEL.", file=sys.stderr)
+                return 1
             r = client.chat.completions.parse(
                 model=model,
                 messages=[{"role": "user", "content": "Name three large European cities."}],
@@ -62,7 +65,9 @@ def main() -> int:
             )
             return 1
     parsed = r.choices[0].message.parsed
-    assert parsed is not None
+    if parsed is None or not parsed.cities:
+        print("The model named no cities (a valid but empty reply).")
+        return 0
     for city in parsed.cities:
         print(f"{city.name} ({city.country}): {city.population_millions:g} million")
     return 0

@@ -44,7 +44,10 @@ def convert_currency(amount: float, currency_from: str, currency_to: str) -> flo
 def main() -> int:
     with LlamaClient(max_retries=0, timeout=120) as client:
         try:
-            model = client.model or client.models.list()[0].id
+            model = client.model or next((m.id for m in client.models.list()), None)
+            if model is None:
+                print("The server lists no models; set LLAMA_MODEL.", file=sys.stderr)
+                return 1
             result = client.chat.run_tools(
                 model=model,
                 messages=[
@@ -71,13 +74,17 @@ def main() -> int:
         except MaxToolRoundsError as exc:
             print(f"The model kept calling tools for {exc.max_rounds} rounds.", file=sys.stderr)
             return 1
+    called = False
     for message in result.messages:
         if message["role"] == "assistant" and message.get("tool_calls"):
             for call in message["tool_calls"]:
                 print(f"-> {call['function']['name']}({call['function']['arguments']})")
+                called = True
         elif message["role"] == "tool":
             print(f"<- {message['content']}")
-    print(f"\n{result.content}\n({result.rounds} request(s), {result.usage.total_tokens} tokens)")
+    if not called:
+        print("(the model answered without calling a tool)")
+    print(f"\n{result.content or '(the final reply has no text)'}\n({result.rounds} request(s), {result.usage.total_tokens} tokens)")
     return 0
 
 
