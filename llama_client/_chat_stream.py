@@ -11,6 +11,7 @@ iterates.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .types.chat import (
@@ -199,19 +200,16 @@ def _held_text(hold: TextHoldBack, final: ChatCompletion) -> str:
     return hold.release(False)
 
 
-_MOVED = {
-    "ChatCompletionStream": "._sync.chat_stream",
-    "ChatCompletionStreamManager": "._sync.chat_stream",
-    "AsyncChatCompletionStream": "._async.chat_stream",
-    "AsyncChatCompletionStreamManager": "._async.chat_stream",
-}
-
-
 def __getattr__(name: str) -> object:
-    # The stream wrappers moved to llama_client._async / _sync; old import paths keep working.
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    # The stream wrappers moved to llama_client._async / _sync; this import path keeps working.
+    if name in _MOVED:
+        return getattr(import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    return getattr(importlib.import_module(module, "llama_client"), name)
+
+_MOVED = {
+    "ChatCompletionStream": "llama_client._sync.chat_stream",
+    "ChatCompletionStreamManager": "llama_client._sync.chat_stream",
+    "AsyncChatCompletionStream": "llama_client._async.chat_stream",
+    "AsyncChatCompletionStreamManager": "llama_client._async.chat_stream",
+}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib import import_module
 from typing import NoReturn
 
 import httpx
@@ -135,13 +136,7 @@ def _broken(exc: httpx.TransportError, decoder: ChatChunkDecoder) -> Exception:
 
 
 def __getattr__(name: str) -> object:
-    # The stream objects moved to llama_client._async / _sync; old import paths keep working.
-    if name == "Stream":
-        from ._sync.streaming import Stream
-
-        return Stream
-    if name == "AsyncStream":
-        from ._async.streaming import AsyncStream
-
-        return AsyncStream
+    # The stream objects moved to llama_client._async / _sync; this import path keeps working.
+    if name in ("Stream", "AsyncStream"):
+        return getattr(import_module("llama_client"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

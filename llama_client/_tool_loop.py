@@ -267,15 +267,3 @@ def as_returned(value: object) -> object:
     async tools before any I/O)."""
     return value
 
-
-def __getattr__(name: str) -> object:
-    # The loops moved to llama_client._async / _sync; old import paths keep working.
-    if name == "run_tools":
-        from ._sync.tool_loop import run_tools
-
-        return run_tools
-    if name == "arun_tools":
-        from ._async.tool_loop import arun_tools
-
-        return arun_tools
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

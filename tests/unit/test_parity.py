@@ -204,3 +204,15 @@ def test_unasync_rules() -> None:
     assert unasync.unasync_line(line) == "    def f(self) -> Callable[[], Stream[Chunk]]:"
     assert unasync.unasync_line("        await self._http.aclose()") == "        self._http.close()"
     assert unasync.unasync_text("    aclose = close\n    x = 1\n") == "    x = 1\n"
+
+
+def test_old_import_paths_still_work() -> None:
+    import llama_client
+    from llama_client import _chat_stream, _streaming
+
+    assert _streaming.Stream is Stream and _streaming.AsyncStream is AsyncStream
+    assert _chat_stream.ChatCompletionStream is llama_client.ChatCompletionStream
+    assert (
+        _chat_stream.AsyncChatCompletionStreamManager
+        is async_chat_stream.AsyncChatCompletionStreamManager
+    )
