@@ -63,11 +63,11 @@ class LlamaClient(_BaseClient):
         self,
         *,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | bytes | None = None,
         model: str | None = None,
         timeout: float | httpx.Timeout | None = _UNSET,
         max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
         http_client: httpx.Client | None = None,
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
@@ -115,10 +115,10 @@ class LlamaClient(_BaseClient):
         model: str | None = None,
         timeout: float | httpx.Timeout | None = _UNSET,
         max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
     ) -> LlamaClient:
         """A copy with some settings changed, sharing this client's connections."""
-        return LlamaClient(
+        copy = LlamaClient(
             **self._copy_kwargs(),
             model=model or self.model,
             timeout=self.timeout if timeout is _UNSET else timeout,
@@ -126,6 +126,8 @@ class LlamaClient(_BaseClient):
             default_headers={**self._default_headers, **(default_headers or {})},
             http_client=self._http,
         )
+        copy._model_from_env = not model and self._model_from_env
+        return copy
 
     def close(self) -> None:
         """Close the connection pool (unless the httpx client was passed in by the caller)."""
@@ -189,11 +191,11 @@ class AsyncLlamaClient(_BaseClient):
         self,
         *,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | bytes | None = None,
         model: str | None = None,
         timeout: float | httpx.Timeout | None = _UNSET,
         max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
         http_client: httpx.AsyncClient | None = None,
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
@@ -245,10 +247,10 @@ class AsyncLlamaClient(_BaseClient):
         model: str | None = None,
         timeout: float | httpx.Timeout | None = _UNSET,
         max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
     ) -> AsyncLlamaClient:
         """A copy with some settings changed, sharing this client's connections."""
-        return AsyncLlamaClient(
+        copy = AsyncLlamaClient(
             **self._copy_kwargs(),
             model=model or self.model,
             timeout=self.timeout if timeout is _UNSET else timeout,
@@ -256,6 +258,8 @@ class AsyncLlamaClient(_BaseClient):
             default_headers={**self._default_headers, **(default_headers or {})},
             http_client=self._http,
         )
+        copy._model_from_env = not model and self._model_from_env
+        return copy
 
     async def close(self) -> None:
         """Close the connection pool (unless the httpx client was passed in by the caller)."""
