@@ -430,6 +430,8 @@ class _BaseClient:
                 continue
             for param, reason in prepared.dropped:
                 self._warn_dropped(ep.name, param, reason)
+            if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)
+                check_headers("provider", prepared.headers)
             request = self._build_request(
                 http,
                 "POST",

@@ -53,7 +53,15 @@ class LlamaClient(_BaseClient):
     Arguments override the environment (``LLAMA_PROVIDER``, ``LLAMA_BASE_URL``,
     ``LLAMA_API_KEY``, ``LLAMA_MODEL``), which overrides the defaults (a local vLLM at
     ``http://localhost:8000/v1``, no key). ``provider="groq"`` talks to a hosted vendor (its
-    key from ``GROQ_API_KEY``); a list of providers falls over from one to the next.
+    key from ``GROQ_API_KEY``); a list of providers falls over from one to the next. The
+    ``LLAMA_*`` variables describe your own server: ``LLAMA_BASE_URL`` and ``LLAMA_API_KEY``
+    reach self-hosted providers only, and ``LLAMA_MODEL`` reaches a hosted vendor only when
+    the model catalogue knows it (translated to the vendor's id).
+
+    ``api_key`` may be ASCII ``bytes``; ``default_headers`` values are strings (or ASCII
+    bytes), and None removes a header. Anything that cannot be sent in an HTTP header is
+    refused here with :class:`InvalidRequestError`, before any I/O. A ``user:password@`` in
+    ``base_url`` is sent as HTTP Basic auth (and never printed).
     ``unsupported`` decides what happens to a parameter the provider cannot honour: ``"warn"``
     (drop it, warn once), ``"drop"`` or ``"error"``. Use it as a context manager, or call
     :meth:`close`, to release its connections.
