@@ -50,6 +50,8 @@ _MASK = "***"
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
+#: Headers the HTTP layer computes from the body: given by hand they would break the framing.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 #: How :func:`llama_client.errors.preview` marks a cut: ``... [123 more characters]``.
 _CUT_START, _CUT_END = "... [", " more characters]"
 
@@ -190,6 +192,10 @@ def _header_name(field: str, name: object) -> str:
             "letters, digits and !#$%&'*+-.^_`|~ only)"
             if name
             else "a header name is empty",
+        )
+    if name.lower() in _FRAMING:
+        raise InvalidRequestError(
+            field, f"{name!r} is computed from the body when the request is sent; it cannot be set"
         )
     return name
 

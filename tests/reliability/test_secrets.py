@@ -239,8 +239,12 @@ def test_following_client_keeps_the_key_on_the_same_origin(server: FaultServer) 
 
 import socket  # noqa: E402
 
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 from llama_client import APIConnectionError, APIError, APITimeoutError  # noqa: E402
 from llama_client._secrets import mask_url  # noqa: E402
+from llama_client.errors import status_error  # noqa: E402
 from llama_client.providers import Provider  # noqa: E402
 from tests.reliability.conftest import Harness  # noqa: E402
 
@@ -349,7 +353,10 @@ def test_every_credential_header_is_masked_in_the_request_repr(
 
 
 ECHOES: list[tuple[str, Any]] = [
-    ("json 401", lambda: respond(401, {"error": {"message": f"Invalid credentials: Bearer {KEY}"}})),
+    (
+        "json 401",
+        lambda: respond(401, {"error": {"message": f"Invalid credentials: Bearer {KEY}"}}),
+    ),
     ("text 403", lambda: respond(403, f"key {KEY} is not allowed")),
     ("detail 422", lambda: respond(422, {"detail": [{"msg": f"bad header {KEY}"}]})),
     ("500 list", lambda: respond(500, [f"Authorization: Bearer {KEY}"])),
@@ -408,3 +415,26 @@ def test_basic_auth_password_echo_is_redacted(make_at: Any, server: FaultServer)
     with pytest.raises(APIStatusError) as info:
         h.create()
     assert_clean(info.value, PASSWORD)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.text(max_size=2100),
+    after=st.text(max_size=50),
+    as_json=st.booleans(),
+    header=st.sampled_from(["Authorization", "api-key", "X-Api-Key"]),
+)
+def test_any_error_text_around_the_key_is_redacted(
+    before: str, after: str, as_json: bool, header: str
+) -> None:
+    """Wherever the key sits in an error body, and wherever the preview cuts it, no 4+
+    character start of it survives in the message (``status_error``, the real path)."""
+    value = f"Bearer {KEY}" if header == "Authorization" else KEY
+    request = httpx.Request(
+        "POST", "http://127.0.0.1:1/v1/chat/completions", headers={header: value}
+    )
+    assume(KEY[:4] not in before + after)  # any "sk-f" in the message then comes from the key
+    text = before + KEY + after
+    body: object = {"error": {"message": text}} if as_json else text
+    message = str(status_error(httpx.Response(401, request=request), body))
+    assert KEY[:4] not in message

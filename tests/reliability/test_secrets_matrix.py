@@ -344,7 +344,13 @@ def test_a_private_llama_model_never_reaches_a_hosted_vendor(
 
 @pytest.mark.parametrize(
     "env_model",
-    [ALIAS, HF_MODEL, HF_MODEL.lower(), "meta-llama/Meta-Llama-3.1-8B-Instruct", "llama-3.1-8b-instant"],
+    [
+        ALIAS,
+        HF_MODEL,
+        HF_MODEL.lower(),
+        "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "llama-3.1-8b-instant",
+    ],
 )
 def test_a_catalogue_llama_model_is_translated_for_a_hosted_vendor(
     monkeypatch: pytest.MonkeyPatch, wire: respx.MockRouter, env_model: str
