@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 from typing_extensions import TypedDict, Unpack
 
+from .._secrets import mask_url
 from ..errors import (
     APIStatusError,
     ContextLengthExceededError,
@@ -264,7 +265,7 @@ class Provider:
         return clone
 
     def __repr__(self) -> str:
-        return f"<Provider {self.name!r} {self.base_url or '(base URL required)'}>"
+        return f"<Provider {self.name!r} {mask_url(self.base_url or '(base URL required)')}>"
 
     # -- connection -----------------------------------------------------------------------------
 

@@ -285,6 +285,7 @@ def test_mask_url_hides_userinfo() -> None:
     assert mask_url("http://a:b@c@h/v1") == "http://a:***@h/v1"
     assert mask_url("http://h/v1/a@b") == "http://h/v1/a@b"  # an @ in the path is no userinfo
     assert mask_url(httpx.URL("http://h:1/v1")) == "http://h:1/v1"
+    assert PASSWORD not in repr(Provider(name="p", base_url=with_password("http://h/v1")))
 
 
 def test_base_url_password_never_printed(
