@@ -26,6 +26,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ._response import decode_body, unexpected_stream_body
+from ._secrets import mask_url, redact_exception, request_secrets
 from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error
 
 __all__ = [
@@ -175,7 +176,7 @@ def _describe(exc: BaseException | None) -> str:
 
 
 def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:
-    where = f"{request.method} {request.url.copy_with(query=None)}"
+    where = f"{request.method} {mask_url(request.url.copy_with(query=None))}"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(
             f"Request timed out: {where} ({type(exc).__name__})", request=request
@@ -195,12 +196,16 @@ def _check(
     response: httpx.Response, *, stream: bool, classify: Classifier | None
 ) -> httpx.Response:
     """Raise for an error status, or for a JSON body where an event stream was asked for."""
-    logger.debug(
-        "%s %s -> HTTP %d", response.request.method, response.request.url, response.status_code
-    )
+    if logger.isEnabledFor(logging.DEBUG):
+        request = response.request
+        logger.debug(
+            "%s %s -> HTTP %d", request.method, mask_url(request.url), response.status_code
+        )
     raise_for_status(response, classify)
     if stream and "json" in response.headers.get("content-type", ""):
-        raise unexpected_stream_body(response)
+        exc = unexpected_stream_body(response)
+        redact_exception(exc, request_secrets(response.request))
+        raise exc
     return response
 
 
@@ -217,7 +222,8 @@ class SyncSender:
         self.classify = classify
 
     def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
-        logger.debug("sending %s %s", request.method, request.url)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sending %s %s", request.method, mask_url(request.url))
         try:
             response = self.http.send(request, stream=stream)
         except httpx.TransportError as exc:
@@ -266,7 +272,8 @@ class AsyncSender:
         self.classify = classify
 
     async def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
-        logger.debug("sending %s %s", request.method, request.url)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sending %s %s", request.method, mask_url(request.url))
         try:
             response = await self.http.send(request, stream=stream)
         except httpx.TransportError as exc:
