@@ -13,18 +13,21 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
+from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
+from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body
 from ._version import __version__
 from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
 from .providers.base import UnsupportedPolicy
+from .types.chat import ChatCompletionChunk
 
 if TYPE_CHECKING:
     from ._call import Call
@@ -173,15 +176,18 @@ class _BaseClient:
         self,
         *,
         base_url: str | None,
-        api_key: str | None,
+        api_key: str | bytes | None,
         model: str | None,
         timeout: float | httpx.Timeout | None,
         max_retries: int | None,
-        default_headers: Mapping[str, str] | None,
+        default_headers: Mapping[str, str | None] | None,
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
         fallback: Fallback | None = None,
     ) -> None:
+        #: True when the model comes from LLAMA_MODEL (a name on the user's own server): it is
+        #: then sent to a hosted vendor only translated through the catalogue.
+        self._model_from_env = not model and bool(os.environ.get("LLAMA_MODEL"))
         self.model = model or os.environ.get("LLAMA_MODEL") or None
         self.timeout = DEFAULT_TIMEOUT if timeout is _UNSET else _as_timeout(timeout)
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
@@ -194,6 +200,9 @@ class _BaseClient:
                 "unsupported", f'must be "warn", "drop" or "error", got {unsupported!r}'
             )
         self._unsupported: UnsupportedPolicy = unsupported
+        # Checked once here (and again by with_options, which builds a new client): names and
+        # values that would break the HTTP framing are refused before any socket is opened.
+        self._header_items = check_headers("default_headers", default_headers or {})
         self._default_headers = dict(default_headers or {})
         self._base_headers = {
             "Accept": "application/json",
@@ -208,34 +217,32 @@ class _BaseClient:
                 "with several providers each one takes its URL and key from its own environment "
                 "variables; register a Provider with its base_url for a custom address",
             )
-        self._endpoints = [
-            self._resolve(p, base_url=base_url, api_key=api_key, generic_env=not several)
-            for p in providers
-        ]
+        self._endpoints = [self._resolve(p, base_url=base_url, api_key=api_key) for p in providers]
         self._by_name = {ep.name: ep for ep in self._endpoints}
         self._extra_endpoints: dict[str, Endpoint] = {}
         self._fallback = fallback if fallback is not None else Fallback()
         self._warned: set[tuple[str, str]] = set()
         primary = self._endpoints[0]
         self.provider = primary.provider
-        self.base_url = primary.base_url
+        self.base_url = primary.base_url  # userinfo taken out: it travels as Basic auth
         self._api_key = primary.api_key
         self._prepared_for: httpx.Client | httpx.AsyncClient | None = None
         self._parts: dict[tuple[int, str, str, bool], tuple[httpx.URL, httpx.Headers]] = {}
         self._timeout_dict: dict[str, float | None] = {}
 
     def _resolve(
-        self, provider: Provider, *, base_url: str | None, api_key: str | None, generic_env: bool
+        self, provider: Provider, *, base_url: str | None, api_key: str | bytes | None
     ) -> Endpoint:
+        """The one resolution of a provider's URL, key and headers, however it was reached
+        (see :mod:`llama_client.providers._endpoint`)."""
         return resolve_endpoint(
             provider,
             base_url=base_url,
             api_key=api_key,
             env=os.environ,
             base_headers=self._base_headers,
-            default_headers=self._default_headers,
+            default_headers=self._header_items,
             max_retries=self.max_retries,
-            generic_env=generic_env,
         )
 
     @property
@@ -253,7 +260,7 @@ class _BaseClient:
         single = len(self._endpoints) == 1
         return {
             "provider": [ep.provider for ep in self._endpoints],
-            "base_url": self.base_url if single else None,
+            "base_url": self._endpoints[0].source_url if single else None,
             "api_key": (self._api_key or "") if single else None,
             "unsupported": self._unsupported,
             "fallback": self._fallback,
@@ -269,7 +276,8 @@ class _BaseClient:
         names = self.providers
         provider = names[0] if len(names) == 1 else names
         return (
-            f"{type(self).__name__}(provider={provider!r}, base_url={self.base_url!r}, "
+            f"{type(self).__name__}(provider={provider!r}, "
+            f"base_url={mask_url(self._endpoints[0].source_url)!r}, "
             f"model={self.model!r}, api_key={key}, max_retries={self.max_retries})"
         )
 
@@ -307,17 +315,15 @@ class _BaseClient:
         content = _encode(body) if body is not None else None
         timeout = options.get("timeout")
         extra_headers = options.get("extra_headers")
+        extra = check_headers("extra_headers", extra_headers) if extra_headers else None
         if http.cookies or http.params:
             # The httpx client has state of its own to merge in: let it build the request.
-            headers = ep.stream_headers if stream else ep.headers
-            if provider_headers:
-                headers = {**headers, **provider_headers}
-            if extra_headers:
-                headers = {**headers, **extra_headers}
+            headers = httpx.Headers(ep.stream_headers if stream else ep.headers)
+            _apply_headers(headers, provider_headers, extra)
             query = options.get("extra_query")
             if ep.query:
                 query = {**ep.query, **(query or {})}
-            return http.build_request(
+            request = http.build_request(
                 method,
                 ep.base_url + path,
                 content=content,
@@ -325,17 +331,21 @@ class _BaseClient:
                 params=query or None,
                 timeout=self.timeout if timeout is None else _as_timeout(timeout),
             )
+            for name in ep.removed:
+                if name not in headers:
+                    request.headers.pop(name, None)
+            request.headers.__class__ = SecretHeaders
+            return request
         # The hot path: the same request httpx's build_request would make, from parts prepared
         # once per client and endpoint (parsed URL, headers merged with the httpx client's).
         url, merged = self._request_parts(http, ep, path, stream)
         extra_query = options.get("extra_query")
         if extra_query:
             url = url.copy_merge_params(extra_query)
-        if provider_headers or extra_headers:
+        if provider_headers or extra:
             merged = httpx.Headers(merged)
-            merged.update(provider_headers or {})
-            merged.update(extra_headers or {})
-        return httpx.Request(
+            _apply_headers(merged, provider_headers, extra)
+        request = httpx.Request(
             method,
             url,
             headers=merged,
@@ -344,6 +354,11 @@ class _BaseClient:
                 "timeout": self._timeout_dict if timeout is None else _timeout_dict(timeout)
             },
         )
+        # Same headers, same bytes on the wire; only their repr differs: it masks every
+        # credential header (api-key, x-api-key, ...), where httpx masks only Authorization.
+        # A class swap, not a copy: one attribute store per request.
+        request.headers.__class__ = SecretHeaders
+        return request
 
     def _request_parts(
         self, http: httpx.Client | httpx.AsyncClient, ep: Endpoint, path: str, stream: bool
@@ -358,6 +373,8 @@ class _BaseClient:
         if parts is None:
             merged = httpx.Headers(http.headers)
             merged.update(ep.stream_headers if stream else ep.headers)
+            for name in ep.removed:  # None in default_headers: not sent at all
+                merged.pop(name, None)
             url = httpx.URL(ep.base_url + path)
             if ep.query:
                 url = url.copy_merge_params(ep.query)
@@ -374,11 +391,36 @@ class _BaseClient:
             if ep is None:
                 found = find_provider(prefix)
                 if found is not None:
-                    ep = self._resolve(found, base_url=None, api_key=None, generic_env=False)
+                    ep = self._resolve(found, base_url=None, api_key=None)
                     self._extra_endpoints[prefix] = ep
             if ep is not None:
                 return [ep], rest
         return self._endpoints, chosen
+
+    @staticmethod
+    def _env_model_for(ep: Endpoint, name: str) -> str:
+        """The model name to send to ``ep`` when it came from LLAMA_MODEL.
+
+        LLAMA_MODEL names a model on the user's own server. A self-hosted provider gets it as
+        it is; a hosted vendor only when the catalogue knows it (an alias, a Hugging Face id,
+        or that vendor's own id), translated to the vendor's id. Any other name is not sent.
+        """
+        provider = ep.provider
+        if provider.is_self_hosted():
+            return name
+        from .providers.catalog import canonical_alias  # the catalogue loads on first use
+
+        alias = canonical_alias(name)
+        if alias is not None:
+            return alias
+        if name in {info.id for info in provider.model_table().values()}:
+            return name
+        raise InvalidRequestError(
+            "model",
+            f"LLAMA_MODEL is {name!r}, which the model catalogue does not know, so it is not "
+            f"sent to the hosted provider {ep.name!r} (LLAMA_MODEL names a model on your own "
+            "server): pass model=... to the client or the call",
+        )
 
     def _plan(self, call: Call[Any]) -> list[Attempt]:
         """The request of ``call`` for each provider it may go to, in fallback order (no I/O).
@@ -393,12 +435,18 @@ class _BaseClient:
         endpoints, name = self._route(call.model)
         body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
+        from_env = not call.model and self._model_from_env
         attempts: list[Attempt] = []
         refused: InvalidRequestError | None = None
         for ep in endpoints:
             try:
+                ep_body = body
+                if from_env:
+                    sent = self._env_model_for(ep, name)
+                    if sent != name:
+                        ep_body = {**body, "model": sent}
                 prepared = ep.provider.prepare(
-                    body,
+                    ep_body,
                     stream=call.stream,
                     want_usage=call.want_usage,
                     unsupported=self._unsupported,
@@ -411,6 +459,8 @@ class _BaseClient:
                 continue
             for param, reason in prepared.dropped:
                 self._warn_dropped(ep.name, param, reason)
+            if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)
+                check_headers("provider", prepared.headers)
             request = self._build_request(
                 self._http,
                 call.method,
@@ -473,8 +523,64 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
+    def _decoder(ep: Endpoint) -> ChatChunkDecoder:
+        if ep.secrets:
+            return _RedactingDecoder(ep.provider.chunk_normalizer(), ep.secrets)
+        return ChatChunkDecoder(ep.provider.chunk_normalizer())
+
+    @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
         unknown = set(options) - REQUEST_OPTIONS
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return options
+
+
+def _apply_headers(
+    headers: httpx.Headers,
+    provider_headers: Mapping[str, str] | None,
+    extra: list[tuple[str, str | None]] | None,
+) -> None:
+    """Add a call's provider headers, then its checked ``extra_headers`` (None removes one)."""
+    if provider_headers:
+        headers.update(provider_headers)
+    for name, value in extra or ():
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = value
+
+
+class _RedactingDecoder(ChatChunkDecoder):
+    """A chunk decoder whose errors (an ``error`` event, a bad event: server text) never repeat
+    the endpoint's credentials. Costs one call per network read; used only with a key."""
+
+    __slots__ = ("_secrets",)
+
+    def __init__(
+        self,
+        normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None,
+        secrets: tuple[str, ...],
+    ) -> None:
+        super().__init__(normalize)
+        self._secrets = secrets
+
+    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        try:
+            chunks = super().feed(data)
+        except APIError as exc:
+            redact_exception(exc, self._secrets)
+            raise
+        if self.error is not None:
+            redact_exception(self.error, self._secrets)
+        return chunks
+
+    def finish(self) -> list[ChatCompletionChunk]:
+        try:
+            chunks = super().finish()
+        except APIError as exc:
+            redact_exception(exc, self._secrets)
+            raise
+        if self.error is not None:
+            redact_exception(self.error, self._secrets)
+        return chunks

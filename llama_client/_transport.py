@@ -21,6 +21,7 @@ import httpx
 
 from ._response import decode_body, unexpected_stream_body
 from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from ._secrets import mask_url, redact_exception, request_secrets
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_error
 
 __all__ = [
@@ -61,7 +62,7 @@ def raise_for_status(response: httpx.Response, classify: Classifier | None = Non
 
 def connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:
     """The project's exception for a transport failure of ``request``."""
-    where = f"{request.method} {request.url.copy_with(query=None)}"
+    where = f"{request.method} {mask_url(request.url.copy_with(query=None))}"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(
             f"Request timed out: {where} ({type(exc).__name__})", request=request
@@ -81,10 +82,14 @@ def check(
     response: httpx.Response, *, stream: bool, classify: Classifier | None
 ) -> httpx.Response:
     """Raise for an error status, or for a JSON body where an event stream was asked for."""
-    logger.debug(
-        "%s %s -> HTTP %d", response.request.method, response.request.url, response.status_code
-    )
+    if logger.isEnabledFor(logging.DEBUG):
+        request = response.request
+        logger.debug(
+            "%s %s -> HTTP %d", request.method, mask_url(request.url), response.status_code
+        )
     raise_for_status(response, classify)
     if stream and "json" in response.headers.get("content-type", ""):
-        raise unexpected_stream_body(response)
+        exc = unexpected_stream_body(response)
+        redact_exception(exc, request_secrets(response.request))
+        raise exc
     return response

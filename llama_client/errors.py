@@ -27,7 +27,9 @@ The hierarchy::
     └── StructuredOutputError                     parse(): no valid reply after every retry
         └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
 
-Every message is built from what the server sent; API keys never appear in it.
+Every message is built from what the server sent; API keys never appear in it: the
+credentials of the request (its key, a ``base_url`` password) are redacted from any server text
+a message repeats. ``body`` (and ``response``) keep the data exactly as it arrived.
 :class:`UnsupportedParameterWarning` is the warning emitted when a parameter is dropped.
 """
 
@@ -111,6 +113,13 @@ class APIError(LlamaClientError):
     def __init__(
         self, message: str, *, request: httpx.Request | None = None, body: object | None = None
     ) -> None:
+        if request is not None:
+            # Server text repeated in the message (a 401 quoting the key back, an h11 error
+            # quoting a header) never shows the request's own credentials. ``body`` stays the
+            # data as it arrived.
+            from ._secrets import redact, request_secrets
+
+            message = redact(message, request_secrets(request))
         super().__init__(message)
         self.message = message
         self.request = request

@@ -22,7 +22,6 @@ from .._base_client import (
 )
 from .._call import Call, Deferred
 from .._response import APIResponse
-from .._streaming import ChatChunkDecoder
 from ..errors import APIError
 from ..providers import Fallback
 from ..providers._endpoint import Endpoint
@@ -44,7 +43,15 @@ class LlamaClient(_BaseClient):
     Arguments override the environment (``LLAMA_PROVIDER``, ``LLAMA_BASE_URL``,
     ``LLAMA_API_KEY``, ``LLAMA_MODEL``), which overrides the defaults (a local vLLM at
     ``http://localhost:8000/v1``, no key). ``provider="groq"`` talks to a hosted vendor (its
-    key from ``GROQ_API_KEY``); a list of providers falls over from one to the next.
+    key from ``GROQ_API_KEY``); a list of providers falls over from one to the next. The
+    ``LLAMA_*`` variables describe your own server: ``LLAMA_BASE_URL`` and ``LLAMA_API_KEY``
+    reach self-hosted providers only, and ``LLAMA_MODEL`` reaches a hosted vendor only when
+    the model catalogue knows it (translated to the vendor's id).
+
+    ``api_key`` may be ASCII ``bytes``; ``default_headers`` values are strings (or ASCII
+    bytes), and None removes a header. Anything that cannot be sent in an HTTP header is
+    refused here with :class:`InvalidRequestError`, before any I/O. A ``user:password@`` in
+    ``base_url`` is sent as HTTP Basic auth (and never printed).
     ``unsupported`` decides what happens to a parameter the provider cannot honour: ``"warn"``
     (drop it, warn once), ``"drop"`` or ``"error"``. Use it as a context manager, or call
     :meth:`close`, to release its connections.
@@ -60,11 +67,11 @@ class LlamaClient(_BaseClient):
         self,
         *,
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | bytes | None = None,
         model: str | None = None,
         timeout: float | httpx.Timeout | None = _UNSET,
         max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
         http_client: httpx.Client | None = None,
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
@@ -102,10 +109,10 @@ class LlamaClient(_BaseClient):
         model: str | None = None,
         timeout: float | httpx.Timeout | None = _UNSET,
         max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
     ) -> LlamaClient:
         """A copy with some settings changed, sharing this client's connections."""
-        return LlamaClient(
+        copy = LlamaClient(
             **self._copy_kwargs(),
             model=model or self.model,
             timeout=self.timeout if timeout is _UNSET else timeout,
@@ -113,6 +120,8 @@ class LlamaClient(_BaseClient):
             default_headers={**self._default_headers, **(default_headers or {})},
             http_client=self._http,
         )
+        copy._model_from_env = not model and self._model_from_env
+        return copy
 
     def close(self) -> None:
         """Close the connection pool (unless the httpx client was passed in by the caller)."""
@@ -179,11 +188,8 @@ class LlamaClient(_BaseClient):
             self._senders[ep.name] = sender
         return sender
 
-    @staticmethod
-    def _stream(ep: Endpoint, response: httpx.Response) -> Stream[ChatCompletionChunk]:
-        chunks: Stream[ChatCompletionChunk] = Stream(
-            response, ChatChunkDecoder(ep.provider.chunk_normalizer())
-        )
+    def _stream(self, ep: Endpoint, response: httpx.Response) -> Stream[ChatCompletionChunk]:
+        chunks: Stream[ChatCompletionChunk] = Stream(response, self._decoder(ep))
         chunks.provider_name = ep.name
         return chunks
 

@@ -14,6 +14,7 @@ import httpx
 
 from .. import _transport
 from .._retry import RetryPolicy
+from .._secrets import mask_url
 from .._transport import Classifier, check, connection_error, must_read
 from ..errors import APIError
 
@@ -40,7 +41,8 @@ class Sender:
         self.classify = classify
 
     def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
-        logger.debug("sending %s %s", request.method, request.url)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sending %s %s", request.method, mask_url(request.url))
         try:
             response = self.http.send(request, stream=stream)
         except httpx.TransportError as exc:

@@ -85,12 +85,14 @@ def builtin_providers() -> list[Provider]:
     return [
         Provider(
             name="vllm",
+            self_hosted=True,
             base_url="http://localhost:8000/v1",
             notes="Default. Self-hosted; model ids are what the server was started with "
             "(`--served-model-name`). All parameters, vLLM extras via extra_body.",
         ),
         Provider(
             name="llamacpp",
+            self_hosted=True,
             base_url="http://localhost:8080/v1",
             base_url_env=("LLAMACPP_API_BASE",),
             named_tool_choice=False,
@@ -99,6 +101,7 @@ def builtin_providers() -> list[Provider]:
         ),
         Provider(
             name="ollama",
+            self_hosted=True,
             base_url="http://localhost:11434/v1",
             base_url_env=("OLLAMA_HOST",),
             base_url_suffix="/v1",
@@ -120,6 +123,7 @@ def builtin_providers() -> list[Provider]:
         ),
         Provider(
             name="tgi",
+            self_hosted=True,
             base_url="http://localhost:8080/v1",
             api_key_env=("HF_TOKEN",),
             response_format_style="tgi",
@@ -273,7 +277,9 @@ def builtin_providers() -> list[Provider]:
         Provider(
             name="meta",
             base_url="https://api.llama.com/compat/v1",
-            api_key_env=("LLAMA_API_KEY",),
+            # Not LLAMA_API_KEY (Meta's own SDK reads that): here LLAMA_API_KEY is the key of
+            # the user's own server and never goes to a hosted vendor.
+            api_key_env=("META_LLAMA_API_KEY",),
             key_required=True,
             length_param="max_completion_tokens",
             unsupported_params=frozenset(
@@ -290,7 +296,8 @@ def builtin_providers() -> list[Provider]:
                 }
             ),
             response_format_types=frozenset({"json_schema", "text"}),
-            notes="Meta Llama API, OpenAI-compatible endpoint; Llama 3.3 and 4 only.",
+            notes="Meta Llama API, OpenAI-compatible endpoint; Llama 3.3 and 4 only. "
+            "Its key goes in META_LLAMA_API_KEY: LLAMA_API_KEY is your own server's.",
         ),
         AzureProvider(
             name="azure",
@@ -335,6 +342,7 @@ def builtin_providers() -> list[Provider]:
         ),
         Provider(
             name="openai-compatible",
+            self_hosted=True,
             base_url=None,
             notes="Any other OpenAI-compatible server: give base_url (or LLAMA_BASE_URL).",
         ),

@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 from typing_extensions import TypedDict, Unpack
 
+from .._secrets import mask_url
 from ..errors import (
     APIStatusError,
     ContextLengthExceededError,
@@ -113,6 +114,7 @@ class ProviderOptions(TypedDict, total=False):
     base_url_suffix: str
     api_key_env: tuple[str, ...]
     key_required: bool
+    self_hosted: bool | None
     auth: AuthStyle
     default_headers: Mapping[str, str]
     default_query: Mapping[str, str]
@@ -163,6 +165,12 @@ class Provider:
     api_key_env: tuple[str, ...] = ()
     #: whether a call without a key is refused before I/O (hosted vendors)
     key_required: bool = False
+    #: a server the user runs (vLLM, llama.cpp, Ollama, TGI, any OpenAI-compatible server).
+    #: Only these read ``LLAMA_BASE_URL`` and ``LLAMA_API_KEY`` and get an untranslated
+    #: ``LLAMA_MODEL``; a hosted vendor takes only its own variables or arguments, so a local
+    #: key or model name never goes to another company. None = decided from the data: a
+    #: provider that requires no key and has no ``https://`` default URL is self-hosted.
+    self_hosted: bool | None = None
     #: how the key is sent: ``Authorization: Bearer``, an ``api-key`` header, or not at all
     auth: AuthStyle = "bearer"
     #: headers every request to this provider carries
@@ -257,9 +265,15 @@ class Provider:
         return clone
 
     def __repr__(self) -> str:
-        return f"<Provider {self.name!r} {self.base_url or '(base URL required)'}>"
+        return f"<Provider {self.name!r} {mask_url(self.base_url or '(base URL required)')}>"
 
     # -- connection -----------------------------------------------------------------------------
+
+    def is_self_hosted(self) -> bool:
+        """Whether this provider is a server the user runs (see :attr:`self_hosted`)."""
+        if self.self_hosted is not None:
+            return bool(self.self_hosted)
+        return not self.key_required and not (self.base_url or "").startswith("https://")
 
     def requires_key(self, base_url: str) -> bool:
         """Whether a call to ``base_url`` without a key should be refused before I/O."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ALIASES", "MODELS"]
+__all__ = ["ALIASES", "MODELS", "canonical_alias"]
 
 #: The canonical aliases, in display order.
 ALIASES: tuple[str, ...] = (
@@ -194,3 +194,22 @@ MODELS: dict[str, dict[str, Any]] = {
         "llama-3.2-3b-instruct": "meta-llama/llama-3.2-3b-instruct",
     },
 }
+
+
+def _known_ids() -> dict[str, str]:
+    known = {alias: alias for alias in ALIASES}
+    for alias, hf_id in _HF.items():
+        known[hf_id.lower()] = alias
+        if "Llama-3.1-" in hf_id:  # the 3.1 repositories' names before Hugging Face renamed them
+            known[hf_id.replace("/Llama-3.1-", "/Meta-Llama-3.1-").lower()] = alias
+    return known
+
+
+_KNOWN = _known_ids()
+
+
+def canonical_alias(model: str) -> str | None:
+    """The canonical alias ``model`` names: an alias itself, or the model's Hugging Face id
+    (``meta-llama/Llama-3.1-8B-Instruct``, or the older ``meta-llama/Meta-Llama-3.1-...``
+    name; any letter case). None for any other id."""
+    return _KNOWN.get(model) or _KNOWN.get(model.lower())

@@ -28,8 +28,8 @@ MessageParam = ChatMessage | Mapping[str, object]
 class RequestOptions(TypedDict, total=False):
     """Per-call options that shape the HTTP request rather than the JSON body."""
 
-    #: Headers added to (or overriding) the client's for this call.
-    extra_headers: Mapping[str, str]
+    #: Headers added to (or overriding) the client's for this call; None removes one.
+    extra_headers: Mapping[str, str | None]
     #: Query parameters added to the URL.
     extra_query: Mapping[str, str]
     #: Fields merged into the JSON body last (server-specific options such as vLLM's

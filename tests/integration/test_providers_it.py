@@ -3,7 +3,10 @@ address to the live one."""
 
 from __future__ import annotations
 
+import os
 import socket
+
+import pytest
 
 from llama_client import AsyncLlamaClient, LlamaClient
 from llama_client.providers import Provider, get_provider
@@ -26,6 +29,13 @@ def _live_and_dead() -> list[Provider]:
 MSGS = [{"role": "user", "content": "Say hello."}]
 
 
+@pytest.fixture
+def it_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider list takes no api_key=: its self-hosted entries read LLAMA_API_KEY."""
+    if os.environ.get("LLAMA_IT_API_KEY"):
+        monkeypatch.setenv("LLAMA_API_KEY", os.environ["LLAMA_IT_API_KEY"])
+
+
 def test_vllm_adapter_normalises_a_stream(client: LlamaClient) -> None:
     assert client.providers == ["vllm"]
     with client.chat.completions.stream(messages=MSGS, max_tokens=8, temperature=0) as s:
@@ -35,7 +45,7 @@ def test_vllm_adapter_normalises_a_stream(client: LlamaClient) -> None:
     assert final.choices[0].finish_reason in ("stop", "length")
 
 
-def test_fallback_from_a_dead_address_to_the_server(model: str) -> None:
+def test_fallback_from_a_dead_address_to_the_server(model: str, it_key_in_env: None) -> None:
     with LlamaClient(provider=_live_and_dead(), model=model, max_retries=0) as c:
         r = c.chat.completions.create(messages=MSGS, max_tokens=4, temperature=0)
         assert r.provider_name == "vllm"
@@ -43,7 +53,7 @@ def test_fallback_from_a_dead_address_to_the_server(model: str) -> None:
             assert s.get_final_completion().provider_name == "vllm"
 
 
-async def test_fallback_async(model: str) -> None:
+async def test_fallback_async(model: str, it_key_in_env: None) -> None:
     async with AsyncLlamaClient(provider=_live_and_dead(), model=model, max_retries=0) as c:
         r = await c.chat.completions.create(messages=MSGS, max_tokens=4, temperature=0)
     assert r.provider_name == "vllm"

@@ -218,7 +218,7 @@ def test_provider_that_does_not_offer_the_model_is_skipped() -> None:
 
 
 def test_model_no_provider_offers_fails_before_io(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLAMA_API_KEY", "meta-key")  # Meta's own variable
+    monkeypatch.setenv("META_LLAMA_API_KEY", "meta-key")  # Meta's own variable
     with respx.mock(assert_all_called=False) as mock:
         route = mock.route()
         client = LlamaClient(provider=["groq", "meta"])

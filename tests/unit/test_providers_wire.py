@@ -91,7 +91,7 @@ CASES: list[tuple[str, dict[str, str], str, tuple[str, str] | None, str, str]] =
     ),
     (
         "meta",
-        {"LLAMA_API_KEY": "lk"},
+        {"META_LLAMA_API_KEY": "lk"},
         "https://api.llama.com/compat/v1/chat/completions",
         ("authorization", "Bearer lk"),
         "llama-3.3-70b-instruct",
