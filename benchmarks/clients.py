@@ -384,25 +384,33 @@ class LlamaClientAiohttp(LlamaClientSDK):
     stream = None  # type: ignore[assignment]
     tool_stream = None  # type: ignore[assignment]
 
+    @staticmethod
+    def _client(url: str, **kwargs: Any) -> Any:
+        """(client, http client to close separately or None)."""
+        from llama_client import AsyncLlamaClient
+
+        client = AsyncLlamaClient(
+            base_url=url, api_key="sk-bench", model=MODEL, transport="aiohttp", **kwargs
+        )
+        return client, None
+
+    @staticmethod
+    def _in_use(client: Any) -> int:
+        return len(client._http._transport._session.connector._acquired)
+
     def soak(self, url: str, requests: int, broken: int) -> dict[str, Any]:
         """As LlamaClientSDK.soak, async with 64 in flight over the aiohttp transport."""
         import asyncio
         import gc
 
-        from llama_client import AsyncLlamaClient, StreamError
+        from llama_client import StreamError
 
         samples: dict[str, Any] = {}
 
         async def main() -> None:
-            client = AsyncLlamaClient(
-                base_url=url, api_key="sk-bench", model=MODEL, max_retries=0, transport="aiohttp"
-            )
-            broken_client = AsyncLlamaClient(
-                base_url=url.replace("/v1", "/broken5/v1"),
-                api_key="sk-bench",
-                model=MODEL,
-                max_retries=0,
-                transport="aiohttp",
+            client, http = self._client(url, max_retries=0)
+            broken_client, broken_http = self._client(
+                url.replace("/v1", "/broken5/v1"), max_retries=0
             )
             errors = 0
 
@@ -439,14 +447,59 @@ class LlamaClientAiohttp(LlamaClientSDK):
                 gc.collect()
                 samples[f"rss_after_{step}_broken_kb"] = _rss_kb()
             samples["broken_errors"] = errors
-            samples["connections_in_use"] = len(
-                client._http._transport._session.connector._acquired
-            )  # type: ignore[attr-defined]
-            await client.close()
-            await broken_client.close()
+            samples["connections_in_use"] = self._in_use(broken_client)
+            for c, h in ((client, http), (broken_client, broken_http)):
+                await c.close()
+                if h is not None:
+                    await h.aclose()
 
         asyncio.run(main())
         return samples
+
+
+class LlamaClientHttpxAiohttp(LlamaClientAiohttp):
+    """llama_client over the ``httpx-aiohttp`` package (what openai-python uses), async only.
+
+    The candidate to replace our own ``transport="aiohttp"``: ``http_client=`` gets an
+    ``httpx_aiohttp.HttpxAiohttpClient`` with the timeout and pool limits our transport is
+    given (``DEFAULT_TIMEOUT``, ``AIOHTTP_LIMITS``), so only the transport code differs.
+    """
+
+    module = "llama_client, httpx_aiohttp"
+
+    @staticmethod
+    def _client(url: str, **kwargs: Any) -> Any:
+        import httpx_aiohttp
+
+        from llama_client import AsyncLlamaClient
+        from llama_client._base_client import AIOHTTP_LIMITS, DEFAULT_TIMEOUT
+
+        http = httpx_aiohttp.HttpxAiohttpClient(timeout=DEFAULT_TIMEOUT, limits=AIOHTTP_LIMITS)
+        client = AsyncLlamaClient(
+            base_url=url, api_key="sk-bench", model=MODEL, http_client=http, **kwargs
+        )
+        return client, http
+
+    def async_many(self, url: str, total: int, concurrency: int) -> int:
+        async def make() -> Any:
+            client, http = self._client(url)
+
+            async def call() -> None:
+                await client.chat.completions.create(
+                    messages=MESSAGES, max_tokens=128, temperature=0.7
+                )
+
+            async def close() -> None:
+                await client.close()
+                await http.aclose()  # a client passed in is not closed by AsyncLlamaClient
+
+            return call, close
+
+        return _run_concurrently(make, total, concurrency)
+
+    @staticmethod
+    def _in_use(client: Any) -> int:
+        return len(client._http._transport.client.connector._acquired)
 
 
 # --------------------------------------------------------------------------- peers
@@ -603,6 +656,7 @@ CLIENTS: dict[str, type] = {
     "aiohttp": RawAiohttp,
     "llama_client": LlamaClientSDK,
     "llama_client[aiohttp]": LlamaClientAiohttp,
+    "llama_client[httpx-aiohttp]": LlamaClientHttpxAiohttp,
     "openai": OpenAI,
     "openai[aiohttp]": OpenAIAiohttp,
     "litellm": LiteLLM,

@@ -1,17 +1,20 @@
 """Benchmark llama_client against its floors and peers: ``python benchmarks/run.py``.
 
 One command: creates the benchmark venv when missing (``benchmarks/setup.sh``: this project
-plus ``openai``, ``litellm``, ``aiohttp``, ``matplotlib``; never project dependencies),
-re-runs itself inside it, starts the local server (``server.py``), checks the server's own
-throughput with a raw socket client, then measures every client in every scenario in fresh
-processes (``clients.py``), several runs each, interleaved so that noise from the shared
-machine spreads over all clients alike. Load average is recorded before and after each run.
+plus ``openai``, ``litellm``, ``aiohttp``, ``httpx-aiohttp``, ``matplotlib``; never project
+dependencies), re-runs itself inside it, starts the local server (``server.py``), checks the
+server's own throughput with a raw socket client, then measures every client in every
+scenario in fresh processes (``clients.py``), several runs each, interleaved so that noise
+from the shared machine spreads over all clients alike. Load average is recorded before and
+after each run.
 
 Writes ``benchmarks/results/latest.json`` (every sample), ``latest.md`` (the table, the
 targets, met or missed) and ``latest.png`` (the chart).
 
 Options: ``--runs N`` (default 5), ``--quick`` (3 runs, smaller workloads), ``--clients a,b``,
-``--no-soak`` (skip the memory soak).
+``--scenarios a,b`` (only these, e.g. ``async_many``), ``--no-soak`` (skip the memory soak),
+``--out DIR`` (write the three files there instead of ``benchmarks/results/``, e.g. for a
+partial run that should not replace the committed results).
 
 Adding a scenario: add a method with its name to the clients in ``clients.py`` that can do
 it, then a :class:`Scenario` to ``SCENARIOS`` below (its unit, whether higher is better, the
@@ -104,6 +107,7 @@ CLIENT_ORDER = [
     "aiohttp",
     "llama_client",
     "llama_client[aiohttp]",
+    "llama_client[httpx-aiohttp]",
     "openai",
     "openai[aiohttp]",
     "litellm",
@@ -128,7 +132,16 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("llama-client", "httpx", "httpcore", "pydantic", "aiohttp", "openai", "litellm"):
+    for name in (
+        "llama-client",
+        "httpx",
+        "httpcore",
+        "pydantic",
+        "aiohttp",
+        "httpx-aiohttp",
+        "openai",
+        "litellm",
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -252,6 +265,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from clients import supports
 
     clients = [c for c in CLIENT_ORDER if not args.clients or c in args.clients.split(",")]
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
     server = Server()
     try:
         report: dict[str, Any] = {
@@ -269,7 +283,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("server capacity (raw sockets):", report["server_capacity"], file=sys.stderr)
         samples: dict[str, dict[str, list[dict[str, Any]]]] = report["samples"]
         for i in range(args.runs):
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 params = (
                     scenario.quick_params
                     if args.quick and scenario.quick_params
@@ -286,7 +300,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         f"load {sample['load_before']:.2f}",
                         file=sys.stderr,
                     )
-        if not args.no_soak and "llama_client" in clients:
+        soaks = {
+            "soak": "llama_client",
+            "soak_aiohttp": "llama_client[aiohttp]",
+            "soak_httpx_aiohttp": "llama_client[httpx-aiohttp]",
+        }
+        if not args.no_soak and any(c in clients for c in soaks.values()):
             soak_params = (
                 {"requests": 4000, "broken": 200}
                 if args.quick
@@ -294,13 +313,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             print("memory soak ...", file=sys.stderr)
             soak = Scenario("soak", "", "", False, "")
-            report["soak"] = measure("llama_client", soak, server.url(), soak_params)
-            report["soak"]["params"] = soak_params
-            if "llama_client[aiohttp]" in clients:
-                report["soak_aiohttp"] = measure(
-                    "llama_client[aiohttp]", soak, server.url(), soak_params
-                )
-                report["soak_aiohttp"]["params"] = soak_params
+            for key, client in soaks.items():
+                if client in clients:
+                    report[key] = measure(client, soak, server.url(), soak_params)
+                    report[key]["params"] = soak_params
         report["machine"]["load_at_end"] = os.getloadavg()
     finally:
         server.stop()
@@ -353,9 +369,20 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
         None if r is None else r >= 0.5,
         "{:.2f}×",
     )
+    r = ratio(t, by["async_many"], "llama_client[aiohttp]", "llama_client[httpx-aiohttp]")
+    add(
+        "own aiohttp transport ≥ 1.1× httpx-aiohttp package (else use the package)",
+        r,
+        None if r is None else r >= 1.1,
+        "{:.2f}×",
+    )
     r = ratio(t, by["async_many"], "llama_client", "httpx")
     add("async (default httpx) ≥ 1.5× raw httpx", r, None if r is None else r >= 1.5, "{:.2f}×")
-    for key, label in (("soak", "sync"), ("soak_aiohttp", "async, aiohttp, 64 in flight")):
+    for key, label in (
+        ("soak", "sync"),
+        ("soak_aiohttp", "async, aiohttp, 64 in flight"),
+        ("soak_httpx_aiohttp", "async, httpx-aiohttp, 64 in flight"),
+    ):
         soak = report.get(key)
         if not soak:
             continue
@@ -480,8 +507,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark llama_client against floors and peers.")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--clients", default="")
+    parser.add_argument("--clients", default="", help="comma-separated; default all")
+    parser.add_argument("--scenarios", default="", help="comma-separated; default all")
     parser.add_argument("--no-soak", action="store_true")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="directory for latest.{json,md,png}"
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="redo table and chart from latest.json"
     )
@@ -489,15 +520,16 @@ def main() -> None:
     ensure_venv()
     if args.quick and args.runs == 5:
         args.runs = 3
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        report = json.loads((RESULTS / "latest.json").read_text())
+        report = json.loads((out / "latest.json").read_text())
     else:
         report = run(args)
-        (RESULTS / "latest.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / "latest.md").write_text(markdown(report))
-    chart(report, RESULTS / "latest.png")
-    print((RESULTS / "latest.md").read_text())
+        (out / "latest.json").write_text(json.dumps(report, indent=1))
+    (out / "latest.md").write_text(markdown(report))
+    chart(report, out / "latest.png")
+    print((out / "latest.md").read_text())
 
 
 if __name__ == "__main__":
