@@ -219,7 +219,6 @@ class ChatCompletionStream:
     ) -> None:
         self._stream = stream
         self._acc = ChatCompletionAccumulator()
-        self._chunks = self._iterate()
         self._policy = tool_policy
         self._final: ChatCompletion | None = None
 
@@ -233,13 +232,15 @@ class ChatCompletionStream:
         """The provider that answered."""
         return self._stream.provider_name
 
-    def _iterate(self) -> Iterator[ChatCompletionChunk]:
-        for chunk in self._stream:
-            self._acc.add(chunk)
-            yield chunk
-
+    # A plain iterator, not a generator: a generator kept on ``self`` would hold ``self``, and
+    # that cycle would leave an abandoned stream (and its connection) to the garbage collector.
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return self._chunks
+        return self
+
+    def __next__(self) -> ChatCompletionChunk:
+        chunk = self._stream.__next__()
+        self._acc.add(chunk)
+        return chunk
 
     @property
     def text_stream(self) -> Iterator[str]:
@@ -249,7 +250,7 @@ class ChatCompletionStream:
         and only shown if it was not one.
         """
         hold = self._policy.holdback() if self._policy else None
-        for chunk in self._chunks:
+        for chunk in self:
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
                     text = hold.feed(choice.delta.content) if hold else choice.delta.content
@@ -261,7 +262,7 @@ class ChatCompletionStream:
                 yield rest
 
     def until_done(self) -> None:
-        for _ in self._chunks:
+        for _ in self:
             pass
 
     def get_final_completion(self) -> ChatCompletion:
@@ -331,7 +332,6 @@ class AsyncChatCompletionStream:
     ) -> None:
         self._stream = stream
         self._acc = ChatCompletionAccumulator()
-        self._chunks = self._iterate()
         self._policy = tool_policy
         self._final: ChatCompletion | None = None
 
@@ -344,13 +344,13 @@ class AsyncChatCompletionStream:
         """The provider that answered."""
         return self._stream.provider_name
 
-    async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self._stream:
-            self._acc.add(chunk)
-            yield chunk
-
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self._chunks
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:  # not a generator: see the sync twin
+        chunk = await self._stream.__anext__()
+        self._acc.add(chunk)
+        return chunk
 
     @property
     def text_stream(self) -> AsyncIterator[str]:
@@ -359,7 +359,7 @@ class AsyncChatCompletionStream:
 
     async def _text(self) -> AsyncIterator[str]:
         hold = self._policy.holdback() if self._policy else None
-        async for chunk in self._chunks:
+        async for chunk in self:
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
                     text = hold.feed(choice.delta.content) if hold else choice.delta.content
@@ -371,7 +371,7 @@ class AsyncChatCompletionStream:
                 yield rest
 
     async def until_done(self) -> None:
-        async for _ in self._chunks:
+        async for _ in self:
             pass
 
     async def get_final_completion(self) -> ChatCompletion:
@@ -393,7 +393,6 @@ class AsyncChatCompletionStream:
         return self._acc.completion()
 
     async def close(self) -> None:
-        await self._chunks.aclose()  # type: ignore[attr-defined]
         await self._stream.close()
 
     async def __aenter__(self) -> AsyncChatCompletionStream:

@@ -4,12 +4,17 @@
 :class:`~llama_client.types.ChatCompletionChunk` objects and decides whether the stream ended
 properly. :class:`Stream` and :class:`AsyncStream` only move bytes from the HTTP response into
 it; they are iterators and context managers and close the response on exhaustion, on error,
-on ``close()`` and when the ``with`` block is left early.
+on ``close()``, when the ``with`` block is left early and when the caller drops them, never
+from inside the garbage collector (see "closing an abandoned stream" below).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import json
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Generic, NoReturn, TypeVar
@@ -21,7 +26,7 @@ from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError, error_info, preview
 from .types.chat import ChatCompletionChunk
 
-__all__ = ["AsyncStream", "ChatChunkDecoder", "Stream"]
+__all__ = ["AsyncStream", "ChatChunkDecoder", "Stream", "close_abandoned"]
 
 T = TypeVar("T")
 
@@ -130,16 +135,122 @@ class ChatChunkDecoder:
         ) from exc
 
 
-def _broken(exc: httpx.TransportError, decoder: ChatChunkDecoder) -> Exception:
+def _broken(
+    exc: httpx.TransportError | httpx.DecodingError, decoder: ChatChunkDecoder
+) -> Exception:
     where = f"after {decoder.chunks_seen} chunks"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"The stream timed out {where} ({type(exc).__name__}).")
     return StreamError(f"The stream broke {where}: {exc or type(exc).__name__}")
 
 
+# -- closing an abandoned stream --------------------------------------------------------------
+#
+# A stream the caller drops without closing it must still give its connection back, and it must
+# never do so from inside the connection pool. httpx's sync pool (httpcore) holds a
+# non-reentrant lock while it hands out connections; the cyclic garbage collector can run at
+# any allocation in there, and whatever it finalises runs on that thread, inside that lock. A
+# connection closed from there takes the same lock: the thread deadlocks on itself.
+#
+# So: (1) the stream objects hold no reference cycle (no generator or closure holding the
+# stream, no traceback reaching back to it), and a stream the caller drops is closed at once,
+# by reference counting, where it was dropped. (2) While a stream is open, its byte iterator
+# (which holds the response, and in turn the connection) sits in ``_OPEN``, so it is never part
+# of the garbage the collector finalises, even when the caller put the stream itself in a
+# cycle. A sync stream found by the collector is only queued (``_ABANDONED``) and closed at
+# the next safe point: the next request of a sync client, or the next stream closed. An async
+# stream schedules its closing on its event loop, as asyncio does for async generators.
+
+#: Byte iterators of the streams still open; see above.
+_OPEN: set[object] = set()
+#: Sync streams dropped during a garbage collection, waiting to be closed outside of it.
+_ABANDONED: list[tuple[Iterator[bytes], httpx.Response]] = []
+_collecting = False
+_watching_gc = False
+
+
+def _gc_phase(phase: str, info: dict[str, int]) -> None:
+    global _collecting
+    _collecting = phase == "start"
+
+
+def _watch_gc() -> None:
+    global _watching_gc
+    if not _watching_gc:
+        _watching_gc = True
+        gc.callbacks.append(_gc_phase)
+
+
+def _close_sync(source: Iterator[bytes], response: httpx.Response) -> None:
+    try:
+        source.close()  # type: ignore[attr-defined]
+    finally:
+        response.close()
+
+
+def _abandon_sync(source: Iterator[bytes], response: httpx.Response) -> None:
+    """A sync stream was dropped while open: close it now, or soon if inside a collection."""
+    _OPEN.discard(source)
+    if _collecting:
+        _ABANDONED.append((source, response))
+        return
+    with contextlib.suppress(Exception):
+        _close_sync(source, response)
+    if _ABANDONED:
+        close_abandoned()
+
+
+def close_abandoned() -> None:
+    """Close the sync streams queued by a garbage collection (call only outside the pool)."""
+    while _ABANDONED:
+        try:
+            source, response = _ABANDONED.pop()
+        except IndexError:  # another thread took the last one
+            return
+        with contextlib.suppress(Exception):
+            _close_sync(source, response)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+async def _aclose(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    try:
+        await source.aclose()  # type: ignore[attr-defined]
+    finally:
+        await response.aclose()
+
+
+def _start_aclose(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    task = asyncio.ensure_future(_aclose_quietly(source, response))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+async def _aclose_quietly(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    with contextlib.suppress(Exception):
+        await _aclose(source, response)
+
+
+def _detach(exc: BaseException) -> None:
+    """Drop the tracebacks of an error held for later: their frames lead back to the stream,
+    which holds the error, and that cycle would leave the stream to the garbage collector."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.__traceback__ = None
+        todo += (e.__cause__, e.__context__)
+
+
 class Stream(Generic[T]):
     """A synchronous stream of chunks. Iterate it; use it in ``with`` to close it early.
 
+    The connection is released when the stream ends, fails, is closed (``close()``, leaving
+    the ``with`` block) or is dropped by the caller (a ``break`` out of a ``for`` loop over it).
     ``provider_name`` names the provider that answered (set by the client).
     """
 
@@ -147,51 +258,84 @@ class Stream(Generic[T]):
         self.response = response
         self.provider_name: str | None = None
         self._decoder = decoder
-        self._iterator: Iterator[T] = self._iterate()
+        self._ready: list[T] = []  # decoded chunks not yet delivered, last first
+        self._source: Iterator[bytes] | None = None
+        if not _watching_gc:
+            _watch_gc()
+        source = response.iter_bytes()
+        _OPEN.add(source)
+        self._source = source
 
     def _prime(self) -> None:
         """Read up to the first chunk now, so a failure before it raises here; the chunk is
         still the first one iteration yields."""
         try:
-            first = next(self._iterator)
+            first = next(self)
         except StopIteration:
             return
-        rest = self._iterator
-
-        def resume() -> Iterator[T]:
-            try:
-                yield first
-                yield from rest
-            finally:
-                rest.close()  # type: ignore[attr-defined]
-
-        self._iterator = resume()
-
-    def _iterate(self) -> Iterator[T]:
-        decoder = self._decoder
-        try:
-            for data in self.response.iter_bytes():
-                yield from decoder.feed(data)  # type: ignore[misc]
-                decoder.raise_pending()
-                if decoder.done:
-                    return
-            yield from decoder.finish()  # type: ignore[misc]
-            decoder.raise_pending()
-        except httpx.TransportError as exc:
-            raise _broken(exc, decoder) from exc
-        finally:
-            self.response.close()
+        self._ready.append(first)
 
     def __iter__(self) -> Iterator[T]:
         return self
 
     def __next__(self) -> T:
-        return next(self._iterator)
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        decoder = self._decoder
+        source = self._source
+        try:
+            if source is not None and decoder.error is None and not decoder.done:
+                for data in source:
+                    chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
+                    if decoder.error is not None:
+                        _detach(decoder.error)
+                    if chunks:
+                        if len(chunks) > 1:
+                            chunks.reverse()
+                            self._ready = chunks
+                            return chunks.pop()
+                        return chunks[0]
+                    if decoder.done:
+                        break
+                else:
+                    self._release()
+                    chunks = decoder.finish()  # type: ignore[assignment]
+                    if chunks:
+                        chunks.reverse()
+                        self._ready = chunks
+                        return chunks.pop()
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            self._release()
+            raise _broken(exc, decoder) from exc
+        except BaseException:
+            self._release()
+            raise
+        self._release()
+        decoder.raise_pending()
+        raise StopIteration
+
+    def _release(self) -> None:
+        source = self._source
+        if source is not None:
+            self._source = None
+            _OPEN.discard(source)
+            _close_sync(source, self.response)
+        if _ABANDONED:
+            close_abandoned()
 
     def close(self) -> None:
         """Stop reading and release the connection."""
-        self._iterator.close()  # type: ignore[attr-defined]
+        self._ready = []
+        self._decoder.error = None
+        self._release()
         self.response.close()
+
+    def __del__(self) -> None:
+        source = getattr(self, "_source", None)
+        if source is not None and not sys.is_finalizing():
+            self._source = None
+            _abandon_sync(source, self.response)
 
     def __enter__(self) -> Stream[T]:
         return self
@@ -206,60 +350,98 @@ class Stream(Generic[T]):
 
 
 class AsyncStream(Generic[T]):
-    """An asynchronous stream of chunks: ``async for`` it; ``async with`` closes it early."""
+    """An asynchronous stream of chunks: ``async for`` it; ``async with`` closes it early.
+
+    A stream the caller drops while open is closed by a task on its event loop.
+    """
 
     def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
         self.response = response
         self.provider_name: str | None = None
         self._decoder = decoder
-        self._iterator: AsyncIterator[T] = self._iterate()
+        self._ready: list[T] = []
+        self._source: AsyncIterator[bytes] | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio (trio): dropped streams close by async-gen hooks
+            self._loop = None
+        source = response.aiter_bytes()
+        _OPEN.add(source)
+        self._source = source
 
     async def _prime(self) -> None:
         """See :meth:`Stream._prime`."""
         try:
-            first = await self._iterator.__anext__()
+            first = await self.__anext__()
         except StopAsyncIteration:
             return
-        rest = self._iterator
-
-        async def resume() -> AsyncIterator[T]:
-            try:
-                yield first
-                async for item in rest:
-                    yield item
-            finally:
-                await rest.aclose()  # type: ignore[attr-defined]
-
-        self._iterator = resume()
-
-    async def _iterate(self) -> AsyncIterator[T]:
-        decoder = self._decoder
-        try:
-            async for data in self.response.aiter_bytes():
-                for chunk in decoder.feed(data):
-                    yield chunk  # type: ignore[misc]
-                decoder.raise_pending()
-                if decoder.done:
-                    return
-            for chunk in decoder.finish():
-                yield chunk  # type: ignore[misc]
-            decoder.raise_pending()
-        except httpx.TransportError as exc:
-            raise _broken(exc, decoder) from exc
-        finally:
-            await self.response.aclose()
+        self._ready.append(first)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self
 
     async def __anext__(self) -> T:
-        return await self._iterator.__anext__()
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        decoder = self._decoder
+        source = self._source
+        try:
+            if source is not None and decoder.error is None and not decoder.done:
+                async for data in source:
+                    chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
+                    if decoder.error is not None:
+                        _detach(decoder.error)
+                    if chunks:
+                        if len(chunks) > 1:
+                            chunks.reverse()
+                            self._ready = chunks
+                            return chunks.pop()
+                        return chunks[0]
+                    if decoder.done:
+                        break
+                else:
+                    await self._release()
+                    chunks = decoder.finish()  # type: ignore[assignment]
+                    if chunks:
+                        chunks.reverse()
+                        self._ready = chunks
+                        return chunks.pop()
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            await self._release()
+            raise _broken(exc, decoder) from exc
+        except BaseException:
+            await self._release()
+            raise
+        await self._release()
+        decoder.raise_pending()
+        raise StopAsyncIteration
+
+    async def _release(self) -> None:
+        source = self._source
+        if source is not None:
+            self._source = None
+            _OPEN.discard(source)
+            await _aclose(source, self.response)
 
     async def close(self) -> None:
-        await self._iterator.aclose()  # type: ignore[attr-defined]
+        self._ready = []
+        self._decoder.error = None
+        await self._release()
         await self.response.aclose()
 
     aclose = close
+
+    def __del__(self) -> None:
+        source = getattr(self, "_source", None)
+        if source is None or sys.is_finalizing():
+            return
+        self._source = None
+        _OPEN.discard(source)
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing can run
+                loop.call_soon_threadsafe(_start_aclose, source, self.response)
 
     async def __aenter__(self) -> AsyncStream[T]:
         return self

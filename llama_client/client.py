@@ -28,7 +28,7 @@ from ._base_client import (
     _BaseClient,
 )
 from ._response import parse_model
-from ._streaming import AsyncStream, Stream
+from ._streaming import _ABANDONED, AsyncStream, Stream, close_abandoned
 from ._transport import AsyncSender, SyncSender
 from .errors import APIError, InvalidRequestError
 from .providers import Fallback
@@ -160,6 +160,8 @@ class LlamaClient(_BaseClient):
     ) -> tuple[Endpoint, httpx.Response, Stream[ChatCompletionChunk] | None]:
         """Send a planned chat call, falling over to the next provider when one fails
         (for a stream: only before its first chunk)."""
+        if _ABANDONED:  # streams a garbage collection dropped: close them outside the pool
+            close_abandoned()
         for tried, (ep, request) in enumerate(plan, 1):
             try:
                 response = self._sender_for(ep).send(request, stream=stream)
