@@ -79,13 +79,22 @@ class _ResponseBody(httpx.AsyncByteStream):
                 yield data
         except _FAILURES as exc:
             raise _transport_error(exc, self._request) from exc
+        except GeneratorExit:
+            # Left by whoever read it (closed, or dropped and then closed by the event loop's
+            # async-generator hook, never inside the garbage collector): give the connection
+            # back now rather than leave it checked out until aclose() is called.
+            self._finish()
+            raise
 
-    async def aclose(self) -> None:
+    def _finish(self) -> None:
         response = self._response
         if response.content.at_eof():
             response.release()  # fully read: the connection goes back to the pool
         else:
             response.close()  # abandoned mid-body: the connection cannot be reused
+
+    async def aclose(self) -> None:
+        self._finish()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

@@ -1,18 +1,24 @@
-"""Streamed chat completions: chunk decoding, without I/O.
+"""Streamed chat completions: chunk decoding (no I/O), and how a stream gives its connection
+back.
 
 :class:`ChatChunkDecoder` turns the bytes of an event stream into
 :class:`~llama_client.types.ChatCompletionChunk` objects and decides whether the stream ended
 properly. The stream objects that feed it (:class:`~llama_client.Stream`,
 :class:`~llama_client.AsyncStream`) live in :mod:`llama_client._async.streaming` and its
-generated sync twin.
+generated sync twin; they close the response on exhaustion, on error, on ``close()``, when the
+``with`` block is left early and when the caller drops them, never from inside the garbage
+collector (see "closing an abandoned stream" below, and the ``async_*`` / ``sync_*`` helpers
+they call, which scripts/unasync.py maps one to the other).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from importlib import import_module
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import httpx
 from pydantic import ValidationError
@@ -21,7 +27,10 @@ from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError, error_info, preview
 from .types.chat import ChatCompletionChunk
 
-__all__ = ["ChatChunkDecoder"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["ChatChunkDecoder", "close_abandoned"]
 
 
 class ChatChunkDecoder:
@@ -128,11 +137,183 @@ class ChatChunkDecoder:
         ) from exc
 
 
-def _broken(exc: httpx.TransportError, decoder: ChatChunkDecoder) -> Exception:
+def _broken(
+    exc: httpx.TransportError | httpx.DecodingError, decoder: ChatChunkDecoder
+) -> Exception:
     where = f"after {decoder.chunks_seen} chunks"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"The stream timed out {where} ({type(exc).__name__}).")
     return StreamError(f"The stream broke {where}: {exc or type(exc).__name__}")
+
+
+# -- closing an abandoned stream --------------------------------------------------------------
+#
+# A stream the caller drops without closing it must still give its connection back, and it must
+# never do so from inside the connection pool. httpx's sync pool (httpcore) holds a
+# non-reentrant lock while it hands out connections; the cyclic garbage collector can run at
+# any allocation in there, and whatever it finalises runs on that thread, inside that lock. A
+# connection closed from there takes the same lock: the thread deadlocks on itself.
+#
+# So: (1) the stream objects hold no reference cycle (no generator or closure holding the
+# stream, no traceback reaching back to it), and a stream the caller drops is closed at once,
+# by reference counting, where it was dropped. (2) While a stream is open, its byte iterator
+# (which holds the response, and in turn the connection) sits in ``_OPEN``, so it is never part
+# of the garbage the collector finalises, even when the caller put the stream itself in a
+# cycle. A sync stream found by the collector is only queued (``_ABANDONED``) and closed at
+# the next safe point: the next request of a sync client, or the next stream closed. An async
+# stream schedules its closing on its event loop, as asyncio does for async generators.
+
+#: Byte iterators of the streams still open; see above.
+_OPEN: set[object] = set()
+#: Sync streams dropped during a garbage collection, waiting to be closed outside of it.
+_ABANDONED: list[tuple[Iterator[bytes], httpx.Response]] = []
+_collecting = False
+_watching_gc = False
+
+
+def _gc_phase(phase: str, info: dict[str, int]) -> None:
+    global _collecting
+    _collecting = phase == "start"
+
+
+def _watch_gc() -> None:
+    global _watching_gc
+    if not _watching_gc:
+        _watching_gc = True
+        gc.callbacks.append(_gc_phase)
+
+
+def _close_sync(source: Iterator[bytes], response: httpx.Response) -> None:
+    try:
+        source.close()  # type: ignore[attr-defined]
+    finally:
+        response.close()
+
+
+def _abandon_sync(source: Iterator[bytes], response: httpx.Response) -> None:
+    """A sync stream was dropped while open: close it now, or soon if inside a collection."""
+    _OPEN.discard(source)
+    if _collecting:
+        _ABANDONED.append((source, response))
+        return
+    with contextlib.suppress(Exception):
+        _close_sync(source, response)
+    if _ABANDONED:
+        close_abandoned()
+
+
+def close_abandoned() -> None:
+    """Close the sync streams queued by a garbage collection (call only outside the pool)."""
+    while _ABANDONED:
+        try:
+            source, response = _ABANDONED.pop()
+        except IndexError:  # another thread took the last one
+            return
+        with contextlib.suppress(Exception):
+            _close_sync(source, response)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+async def _aclose(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    try:
+        await source.aclose()  # type: ignore[attr-defined]
+    finally:
+        await response.aclose()
+
+
+def _start_aclose(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    import asyncio
+
+    task = asyncio.ensure_future(_aclose_quietly(source, response))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+async def _aclose_quietly(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    with contextlib.suppress(Exception):
+        await _aclose(source, response)
+
+
+def _detach(exc: BaseException) -> None:
+    """Drop the tracebacks of an error held for later: their frames lead back to the stream,
+    which holds the error, and that cycle would leave the stream to the garbage collector."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.__traceback__ = None
+        todo += (e.__cause__, e.__context__)
+
+
+# -- the async_* helpers of AsyncStream and their sync_* twins of Stream ----------------------
+
+
+def async_owner() -> asyncio.AbstractEventLoop | None:
+    """The event loop a new async stream belongs to (None off asyncio, e.g. trio: a dropped
+    stream is then closed by the async-generator hooks)."""
+    import asyncio  # only async streams need it
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def sync_owner() -> asyncio.AbstractEventLoop | None:
+    """A new sync stream belongs to no loop; make sure garbage collections are watched."""
+    if not _watching_gc:
+        _watch_gc()
+    return None
+
+
+async def async_release(source: AsyncIterator[bytes] | None, response: httpx.Response) -> None:
+    """Close a finished or closed async stream's byte iterator and response."""
+    if source is not None:
+        _OPEN.discard(source)
+        await _aclose(source, response)
+
+
+def sync_release(source: Iterator[bytes] | None, response: httpx.Response) -> None:
+    """Close a finished or closed sync stream's byte iterator and response, then any stream a
+    garbage collection queued."""
+    if source is not None:
+        _OPEN.discard(source)
+        _close_sync(source, response)
+    if _ABANDONED:
+        close_abandoned()
+
+
+def async_abandon(
+    source: AsyncIterator[bytes], response: httpx.Response, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """An async stream was dropped while open: schedule its closing on its event loop."""
+    _OPEN.discard(source)
+    if loop is not None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing can run
+            loop.call_soon_threadsafe(_start_aclose, source, response)
+
+
+def sync_abandon(
+    source: Iterator[bytes], response: httpx.Response, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """A sync stream was dropped while open: close it now, or soon if inside a collection."""
+    _abandon_sync(source, response)
+
+
+def async_before_request() -> None:
+    """Before an async request: nothing to do (async streams close on their own loop)."""
+
+
+def sync_before_request() -> None:
+    """Before a sync request: close the streams a garbage collection dropped, here, outside
+    the connection pool."""
+    if _ABANDONED:
+        close_abandoned()
 
 
 def __getattr__(name: str) -> object:

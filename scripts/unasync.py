@@ -46,6 +46,7 @@ RULES: list[tuple[str, str]] = [
     (r"\brun_concurrently\b", "run_in_order"),
     (r"\bmaybe_awaited\b", "as_returned"),
     (r"\ballow_async=True\b", "allow_async=False"),
+    (r"\basync_(?=\w)", "sync_"),  # a helper async_x has a sync twin sync_x
     # names: AsyncLlamaClient -> LlamaClient, AsyncIterator -> Iterator, httpx.AsyncClient ...
     (r"\bAsync([A-Z]\w*)", r"\1"),
     (r"\b_async\b", "_sync"),

@@ -32,7 +32,6 @@ class AsyncChatCompletionStream:
     ) -> None:
         self._stream = stream
         self._acc = ChatCompletionAccumulator()
-        self._chunks = self._iterate()
         self._policy = tool_policy
         self._final: ChatCompletion | None = None
 
@@ -46,13 +45,15 @@ class AsyncChatCompletionStream:
         """The provider that answered."""
         return self._stream.provider_name
 
-    async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self._stream:
-            self._acc.add(chunk)
-            yield chunk
-
+    # A plain iterator, not a generator: a generator kept on ``self`` would hold ``self``, and
+    # that cycle would leave an abandoned stream (and its connection) to the garbage collector.
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self._chunks
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        chunk = await self._stream.__anext__()
+        self._acc.add(chunk)
+        return chunk
 
     @property
     def text_stream(self) -> AsyncIterator[str]:
@@ -65,7 +66,7 @@ class AsyncChatCompletionStream:
 
     async def _text(self) -> AsyncIterator[str]:
         hold = self._policy.holdback() if self._policy else None
-        async for chunk in self._chunks:
+        async for chunk in self:
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
                     text = hold.feed(choice.delta.content) if hold else choice.delta.content
@@ -78,7 +79,7 @@ class AsyncChatCompletionStream:
 
     async def until_done(self) -> None:
         """Read the rest of the stream."""
-        async for _ in self._chunks:
+        async for _ in self:
             pass
 
     async def get_final_completion(self) -> ChatCompletion:
@@ -103,7 +104,6 @@ class AsyncChatCompletionStream:
 
     async def close(self) -> None:
         """Stop reading and release the connection."""
-        await self._chunks.aclose()  # type: ignore[attr-defined]
         await self._stream.close()
 
     async def __aenter__(self) -> AsyncChatCompletionStream:

@@ -21,6 +21,7 @@ from .._base_client import (
 )
 from .._call import Call, Deferred
 from .._response import APIResponse
+from .._streaming import async_before_request
 from ..errors import APIError
 from ..providers import Fallback
 from ..providers._endpoint import Endpoint
@@ -161,6 +162,7 @@ class AsyncLlamaClient(_BaseClient):
     async def _send(self, call: Call[R], plan: list[Attempt]) -> R:
         """Send a planned call, falling over to the next provider when one fails (for a
         stream: only before its first chunk), and read the answer as the call says."""
+        async_before_request()
         result: Any = None
         for tried, (ep, request) in enumerate(plan, 1):
             try:

@@ -33,7 +33,6 @@ class ChatCompletionStream:
     ) -> None:
         self._stream = stream
         self._acc = ChatCompletionAccumulator()
-        self._chunks = self._iterate()
         self._policy = tool_policy
         self._final: ChatCompletion | None = None
 
@@ -47,13 +46,15 @@ class ChatCompletionStream:
         """The provider that answered."""
         return self._stream.provider_name
 
-    def _iterate(self) -> Iterator[ChatCompletionChunk]:
-        for chunk in self._stream:
-            self._acc.add(chunk)
-            yield chunk
-
+    # A plain iterator, not a generator: a generator kept on ``self`` would hold ``self``, and
+    # that cycle would leave an abandoned stream (and its connection) to the garbage collector.
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return self._chunks
+        return self
+
+    def __next__(self) -> ChatCompletionChunk:
+        chunk = self._stream.__next__()
+        self._acc.add(chunk)
+        return chunk
 
     @property
     def text_stream(self) -> Iterator[str]:
@@ -66,7 +67,7 @@ class ChatCompletionStream:
 
     def _text(self) -> Iterator[str]:
         hold = self._policy.holdback() if self._policy else None
-        for chunk in self._chunks:
+        for chunk in self:
             for choice in chunk.choices:
                 if choice.index == 0 and choice.delta.content:
                     text = hold.feed(choice.delta.content) if hold else choice.delta.content
@@ -79,7 +80,7 @@ class ChatCompletionStream:
 
     def until_done(self) -> None:
         """Read the rest of the stream."""
-        for _ in self._chunks:
+        for _ in self:
             pass
 
     def get_final_completion(self) -> ChatCompletion:
@@ -104,7 +105,6 @@ class ChatCompletionStream:
 
     def close(self) -> None:
         """Stop reading and release the connection."""
-        self._chunks.close()  # type: ignore[attr-defined]
         self._stream.close()
 
     def __enter__(self) -> ChatCompletionStream:

@@ -2,19 +2,31 @@
 """The stream object of a streamed call: it moves bytes from the HTTP response into a
 :class:`~llama_client._streaming.ChatChunkDecoder` (which does no I/O) and hands out chunks.
 
-It is an iterator and a context manager, and closes the response on exhaustion, on error,
-on ``close()`` and when the ``with`` block is left early.
+It is an iterator and a context manager, and gives its connection back when it ends, fails,
+is closed (``close()``, leaving the ``with`` block) or is dropped by the caller, never from
+inside the garbage collector: it holds no reference cycle (no generator or closure kept on
+``self``), and a dropped stream is closed by the ``*_abandon`` helper of
+:mod:`llama_client._streaming`, which explains why.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
 
 import httpx
 
-from .._streaming import ChatChunkDecoder, _broken
+from .._streaming import (
+    _OPEN,
+    ChatChunkDecoder,
+    _broken,
+    _detach,
+    sync_abandon,
+    sync_owner,
+    sync_release,
+)
 
 __all__ = ["Stream"]
 
@@ -24,6 +36,8 @@ T = TypeVar("T")
 class Stream(Generic[T]):
     """A stream of chunks: iterate it with ``for``; ``with`` closes it early.
 
+    The connection is released when the stream ends, fails, is closed (``close()``, leaving
+    the ``with`` block) or is dropped by the caller (a ``break`` out of a loop over it).
     ``provider_name`` names the provider that answered (set by the client).
     """
 
@@ -31,54 +45,79 @@ class Stream(Generic[T]):
         self.response = response
         self.provider_name: str | None = None
         self._decoder = decoder
-        self._iterator: Iterator[T] = self._iterate()
+        self._ready: list[T] = []  # decoded chunks not yet delivered, last first
+        self._source: Iterator[bytes] | None = None
+        self._owner = sync_owner()
+        source = response.iter_bytes()
+        _OPEN.add(source)
+        self._source = source
 
     def _prime(self) -> None:
         """Read up to the first chunk now, so a failure before it raises here; the chunk is
         still the first one iteration yields."""
         try:
-            first = self._iterator.__next__()
+            first = self.__next__()
         except StopIteration:
             return
-        rest = self._iterator
-
-        def resume() -> Iterator[T]:
-            try:
-                yield first
-                for item in rest:
-                    yield item
-            finally:
-                rest.close()  # type: ignore[attr-defined]
-
-        self._iterator = resume()
-
-    def _iterate(self) -> Iterator[T]:
-        decoder = self._decoder
-        try:
-            for data in self.response.iter_bytes():
-                for chunk in decoder.feed(data):
-                    yield chunk  # type: ignore[misc]
-                decoder.raise_pending()
-                if decoder.done:
-                    return
-            for chunk in decoder.finish():
-                yield chunk  # type: ignore[misc]
-            decoder.raise_pending()
-        except httpx.TransportError as exc:
-            raise _broken(exc, decoder) from exc
-        finally:
-            self.response.close()
+        self._ready.append(first)
 
     def __iter__(self) -> Iterator[T]:
         return self
 
     def __next__(self) -> T:
-        return self._iterator.__next__()
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        decoder = self._decoder
+        source = self._source
+        try:
+            if source is not None and decoder.error is None and not decoder.done:
+                for data in source:
+                    chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
+                    if decoder.error is not None:
+                        _detach(decoder.error)
+                    if chunks:
+                        if len(chunks) > 1:
+                            chunks.reverse()
+                            self._ready = chunks
+                            return chunks.pop()
+                        return chunks[0]
+                    if decoder.done:
+                        break
+                else:
+                    self._release()
+                    chunks = decoder.finish()  # type: ignore[assignment]
+                    if chunks:
+                        chunks.reverse()
+                        self._ready = chunks
+                        return chunks.pop()
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            self._release()
+            raise _broken(exc, decoder) from exc
+        except BaseException:
+            self._release()
+            raise
+        self._release()
+        decoder.raise_pending()
+        raise StopIteration
+
+    def _release(self) -> None:
+        source, self._source = self._source, None
+        sync_release(source, self.response)
 
     def close(self) -> None:
         """Stop reading and release the connection."""
-        self._iterator.close()  # type: ignore[attr-defined]
+        self._ready = []
+        self._decoder.error = None
+        self._release()
         self.response.close()
+
+
+    def __del__(self) -> None:
+        source = getattr(self, "_source", None)
+        if source is not None and not sys.is_finalizing():
+            self._source = None
+            sync_abandon(source, self.response, self._owner)
 
     def __enter__(self) -> Stream[T]:
         return self
