@@ -429,9 +429,9 @@ class _BaseClient:
         providers, one that cannot serve a chat call (model not offered, a parameter refused)
         is left out; the call fails only when none can.
         """
-        if call.messages is None:
+        params = call.params
+        if params is None:
             return self._plan_plain(call)
-        params = call.params or {}
         endpoints, name = self._route(call.model)
         body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}

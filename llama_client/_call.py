@@ -36,8 +36,9 @@ R = TypeVar("R")
 
 
 class Call(Generic[R]):
-    """One API call. ``messages`` is set for a chat completion (its body is built per provider
-    when the call is planned); otherwise the call is ``method path`` without a body."""
+    """One API call. ``params`` is set for a chat completion (its body, from ``messages`` and
+    ``params``, is built per provider when the call is planned); otherwise the call is
+    ``method path`` without a body."""
 
     __slots__ = (
         "cls",
@@ -78,7 +79,7 @@ class Call(Generic[R]):
         #: provider of the client, in fallback order.
         self.model = model
         self.messages = messages
-        #: a chat call's parameters, request options included
+        #: a chat call's parameters, request options included (None: not a chat call)
         self.params = params
         #: request options (``extra_headers``, ``extra_query``, ``timeout``, ...) of other calls
         self.options = options

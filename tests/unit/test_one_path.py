@@ -221,3 +221,15 @@ def test_call_descriptions_do_no_io() -> None:
     assert call.tool_policy is None and call.params == {"temperature": 0.5}
     deferred = get_call("/models", Model, {}, model="a").deferred()
     assert deferred.call.model == "a" and deferred.call.method == "GET"
+
+
+@pytest.mark.parametrize("messages", [None, "hi", 5])
+def test_chat_call_with_bad_messages_is_refused_before_io(messages: Any) -> None:
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.post(f"{BASE_URL}/chat/completions").respond(json=completion_body())
+        client = LlamaClient(base_url=BASE_URL, model="m")
+        with pytest.raises(InvalidRequestError, match="messages"):
+            client.chat.completions.create(messages=messages)
+        with pytest.raises(InvalidRequestError, match="messages"):
+            client.chat.completions.stream(messages=messages)
+    assert route.call_count == 0
