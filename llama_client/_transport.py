@@ -25,7 +25,12 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from ._response import decode_body, unexpected_stream_body
+from ._response import (
+    decode_body,
+    undecodable_body,
+    undecodable_response,
+    unexpected_stream_body,
+)
 from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error
 
 __all__ = [
@@ -184,6 +189,21 @@ def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIC
     return APIConnectionError(f"Connection error: {where}: {detail}", request=request)
 
 
+def _undecodable(
+    response: httpx.Response, exc: httpx.DecodingError, classify: Classifier | None
+) -> APIError:
+    """A body that does not decode as its Content-Encoding says (``gzip`` on a plain body):
+    an error status keeps its status error (and its retries); a success is unreadable."""
+    if response.status_code >= 300:
+        error = status_error(
+            response,
+            undecodable_body(response, exc),
+            retry_after=parse_retry_after(response.headers),
+        )
+        return error if classify is None else classify(error)
+    return undecodable_response(response, exc)
+
+
 def _must_read(response: httpx.Response, stream: bool) -> bool:
     """Whether a streamed response is an error or JSON body that must be read before use."""
     return stream and (
@@ -219,14 +239,18 @@ class SyncSender:
     def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
         logger.debug("sending %s %s", request.method, request.url)
         try:
-            response = self.http.send(request, stream=stream)
+            # Always opened as a stream and read here (what httpx's send does for
+            # stream=False), so a body that fails to decode still has its status and headers.
+            response = self.http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise _connection_error(exc, request) from exc
-        if _must_read(response, stream):
+        if not stream or _must_read(response, stream):
             try:
                 response.read()
             except httpx.TransportError as exc:
                 raise _connection_error(exc, request) from exc
+            except httpx.DecodingError as exc:
+                raise _undecodable(response, exc, self.classify) from exc
             finally:
                 response.close()
         return _check(response, stream=stream, classify=self.classify)
@@ -268,14 +292,16 @@ class AsyncSender:
     async def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
         logger.debug("sending %s %s", request.method, request.url)
         try:
-            response = await self.http.send(request, stream=stream)
+            response = await self.http.send(request, stream=True)  # read here: see SyncSender
         except httpx.TransportError as exc:
             raise _connection_error(exc, request) from exc
-        if _must_read(response, stream):
+        if not stream or _must_read(response, stream):
             try:
                 await response.aread()
             except httpx.TransportError as exc:
                 raise _connection_error(exc, request) from exc
+            except httpx.DecodingError as exc:
+                raise _undecodable(response, exc, self.classify) from exc
             finally:
                 await response.aclose()
         return _check(response, stream=stream, classify=self.classify)
