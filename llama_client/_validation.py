@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, preview
 
 __all__ = ["MESSAGE_ROLES", "REQUEST_OPTIONS", "build_chat_body", "normalize_messages"]
 
@@ -102,10 +102,12 @@ def normalize_messages(messages: object) -> list[Any]:
                 where, f"must be a dict or a message model, not {type(message).__name__}"
             )
         role = message.get("role")
-        if role not in MESSAGE_ROLES:
+        if not isinstance(role, str) or role not in MESSAGE_ROLES:
+            # (a list or dict as role is unhashable: checked as a string first)
             raise InvalidRequestError(
                 f"{where}.role",
-                f"unknown role {role!r}; expected one of {', '.join(sorted(MESSAGE_ROLES))}",
+                f"unknown role {preview(repr(role), 100)}; expected one of "
+                f"{', '.join(sorted(MESSAGE_ROLES))}",
             )
         content = message.get("content")
         if role == "assistant":
