@@ -37,22 +37,26 @@ def decode_body(response: httpx.Response) -> object:
         return response.text
 
 
-def undecodable_body(response: httpx.Response, exc: httpx.DecodingError) -> str:
+def undecodable_body(response: httpx.Response | None, exc: httpx.DecodingError) -> str:
     """What to say about a body that does not decode as its ``Content-Encoding`` says (a
     ``gzip`` header on a plain body): its bytes are lost, so name the encoding and the error."""
-    encoding = response.headers.get("content-encoding") or "none"
+    encoding = response.headers.get("content-encoding") if response is not None else None
+    said = f"its Content-Encoding is {preview(encoding, 100)!r} but " if encoding else ""
     return (
-        f"<the body could not be decoded: its Content-Encoding is {preview(encoding, 100)!r} "
-        f"but decoding failed ({preview(str(exc) or type(exc).__name__, 200)})>"
+        f"<the body could not be decoded: {said}decoding failed "
+        f"({preview(str(exc) or type(exc).__name__, 200)})>"
     )
 
 
-def undecodable_response(response: httpx.Response, exc: httpx.DecodingError) -> APIError:
-    """The error for a success response whose body does not decode (see
-    :func:`undecodable_body`); error statuses keep their status error instead."""
+def undecodable_response(
+    response: httpx.Response | None, exc: httpx.DecodingError, request: httpx.Request
+) -> APIError:
+    """The error for a success response (or one whose status never surfaced) whose body does
+    not decode (see :func:`undecodable_body`); error statuses keep their status error."""
+    status = f"HTTP {response.status_code}" if response is not None else "no status"
     return ResponseValidationError(
-        f"Unreadable response body (HTTP {response.status_code}): {undecodable_body(response, exc)}",
-        request=response.request,
+        f"Unreadable response body ({status}): {undecodable_body(response, exc)}",
+        request=request,
         body=None,
     )
 

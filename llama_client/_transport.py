@@ -190,18 +190,22 @@ def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIC
 
 
 def _undecodable(
-    response: httpx.Response, exc: httpx.DecodingError, classify: Classifier | None
+    response: httpx.Response | None,
+    exc: httpx.DecodingError,
+    request: httpx.Request,
+    classify: Classifier | None,
 ) -> APIError:
     """A body that does not decode as its Content-Encoding says (``gzip`` on a plain body):
-    an error status keeps its status error (and its retries); a success is unreadable."""
-    if response.status_code >= 300:
+    an error status keeps its status error (and its retries); a success is unreadable.
+    ``response`` is None when the transport itself decoded (and failed) before answering."""
+    if response is not None and response.status_code >= 300:
         error = status_error(
             response,
             undecodable_body(response, exc),
             retry_after=parse_retry_after(response.headers),
         )
         return error if classify is None else classify(error)
-    return undecodable_response(response, exc)
+    return undecodable_response(response, exc, request)
 
 
 def _must_read(response: httpx.Response, stream: bool) -> bool:
@@ -244,13 +248,15 @@ class SyncSender:
             response = self.http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise _connection_error(exc, request) from exc
+        except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
+            raise _undecodable(None, exc, request, self.classify) from exc
         if not stream or _must_read(response, stream):
             try:
                 response.read()
             except httpx.TransportError as exc:
                 raise _connection_error(exc, request) from exc
             except httpx.DecodingError as exc:
-                raise _undecodable(response, exc, self.classify) from exc
+                raise _undecodable(response, exc, request, self.classify) from exc
             finally:
                 response.close()
         return _check(response, stream=stream, classify=self.classify)
@@ -295,13 +301,15 @@ class AsyncSender:
             response = await self.http.send(request, stream=True)  # read here: see SyncSender
         except httpx.TransportError as exc:
             raise _connection_error(exc, request) from exc
+        except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
+            raise _undecodable(None, exc, request, self.classify) from exc
         if not stream or _must_read(response, stream):
             try:
                 await response.aread()
             except httpx.TransportError as exc:
                 raise _connection_error(exc, request) from exc
             except httpx.DecodingError as exc:
-                raise _undecodable(response, exc, self.classify) from exc
+                raise _undecodable(response, exc, request, self.classify) from exc
             finally:
                 await response.aclose()
         return _check(response, stream=stream, classify=self.classify)
