@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 
 from .errors import InvalidRequestError, preview
@@ -232,6 +233,24 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
             raise InvalidRequestError("tool_choice", "needs tools")
 
 
+def _check_request_options(params: Mapping[str, Any]) -> None:
+    """``extra_body`` and ``extra_query`` (``timeout`` is checked where it is used, and
+    ``extra_headers`` with the other headers)."""
+    extra_body = params.get("extra_body")
+    if extra_body is not None and not isinstance(extra_body, Mapping):
+        raise InvalidRequestError(
+            "extra_body", f"must be a dict of body fields, not {type(extra_body).__name__}"
+        )
+    extra_query = params.get("extra_query")
+    if extra_query is not None:
+        try:  # what httpx accepts, encoded as it will be
+            str(httpx.QueryParams(extra_query))
+        except Exception as exc:  # httpx fails in many ways (TypeError, KeyError, ...)
+            raise InvalidRequestError(
+                "extra_query", f"cannot be sent as URL query parameters ({exc})"
+            ) from None
+
+
 def build_chat_body(
     messages: object, model: str, stream: bool, params: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -242,6 +261,8 @@ def build_chat_body(
             f"create() got unexpected keyword argument(s): {', '.join(sorted(unknown))}; "
             "pass server-specific fields in extra_body={...}"
         )
+    if "extra_body" in params or "extra_query" in params:
+        _check_request_options(params)
     body_params = {k: v for k, v in params.items() if v is not None and k not in REQUEST_OPTIONS}
     _check_params(body_params, stream)
     body: dict[str, Any] = {"model": model, "messages": normalize_messages(messages)}
