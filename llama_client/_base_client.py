@@ -114,13 +114,14 @@ def _colliding_keys(body: object) -> bool:
             for key, value in obj.items():
                 if type(key) is not str:
                     mixed = True
-                if isinstance(value, _CONTAINERS):
+                # (type(...) is str first: the usual value, and cheaper than isinstance)
+                if type(value) is not str and isinstance(value, _CONTAINERS):
                     push(value)
             if mixed and len({_json_key(k) for k in obj}) != len(obj):
                 return True
         else:
             for value in obj:  # type: ignore[attr-defined]
-                if isinstance(value, _CONTAINERS):
+                if type(value) is not str and isinstance(value, _CONTAINERS):
                     push(value)
     return False
 
