@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from ._response import parse_model
 from ._streaming import ChatChunkDecoder
-from ._validation import REQUEST_OPTIONS, build_chat_body
+from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
 from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
 from .providers import Fallback, ModelInfo, Provider, catalog, find_provider, get_provider
@@ -244,8 +244,8 @@ def _find_unencodable(body: object, *, deep: bool) -> tuple[str, str] | None:
             for k, v in value.items():
                 try:
                     name = _json_key(k)
-                except TypeError as error:
-                    return _path(parts), str(error)
+                except (TypeError, ValueError) as error:  # not a JSON key; an int too long
+                    return _path(parts), f"has a key JSON cannot carry ({error})"
                 if isinstance(k, float) and not math.isfinite(k):
                     return _path(parts), f"has the key {k!r}, which JSON cannot carry"
                 if not _is_utf8(name):
@@ -298,7 +298,7 @@ def _seconds(field: str, value: object, *, allow_zero: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidRequestError(
-            field, f"must be a number of seconds, None or an httpx.Timeout, got {value!r}"
+            field, f"must be a number of seconds, None or an httpx.Timeout, got {shown(value)}"
         )
     try:
         seconds = float(value)
@@ -307,7 +307,7 @@ def _seconds(field: str, value: object, *, allow_zero: bool) -> float | None:
     if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         sign = "non-negative" if allow_zero else "positive"
         raise InvalidRequestError(
-            field, f"must be a {sign} number of seconds (or None for no limit), got {value!r}"
+            field, f"must be a {sign} number of seconds (or None for no limit), got {shown(value)}"
         )
     return None if seconds > _MAX_TIMEOUT else seconds
 

@@ -14,7 +14,13 @@ from pydantic import BaseModel
 
 from .errors import InvalidRequestError, preview
 
-__all__ = ["MESSAGE_ROLES", "REQUEST_OPTIONS", "build_chat_body", "normalize_messages"]
+__all__ = [
+    "MESSAGE_ROLES",
+    "REQUEST_OPTIONS",
+    "build_chat_body",
+    "normalize_messages",
+    "shown",
+]
 
 #: Roles accepted in ``messages``. ``ipython`` is Llama's own name for tool results.
 MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython", "developer"})
@@ -49,6 +55,16 @@ CHAT_PARAMS = frozenset(
         "user",
     }
 )
+
+
+def shown(value: object, limit: int = 100) -> str:
+    """``repr(value)`` for an error message: bounded, and never raising (a list nested 10,000
+    deep, an int too long to print, an object whose ``__repr__`` fails)."""
+    try:
+        text = repr(value)
+    except Exception:  # RecursionError, ValueError, anything a user's __repr__ raises
+        return f"a {type(value).__name__} that cannot be shown"
+    return preview(text, limit)
 
 
 def _is_int(value: object) -> bool:
@@ -107,8 +123,7 @@ def normalize_messages(messages: object) -> list[Any]:
             # (a list or dict as role is unhashable: checked as a string first)
             raise InvalidRequestError(
                 f"{where}.role",
-                f"unknown role {preview(repr(role), 100)}; expected one of "
-                f"{', '.join(sorted(MESSAGE_ROLES))}",
+                f"unknown role {shown(role)}; expected one of {', '.join(sorted(MESSAGE_ROLES))}",
             )
         content = message.get("content")
         if role == "assistant":
@@ -137,12 +152,12 @@ def _check_range(name: str, value: object, low: float, high: float) -> None:
     if not _is_number(value):
         raise InvalidRequestError(name, f"must be a number, not {type(value).__name__}")
     if not low <= value <= high:  # type: ignore[operator]
-        raise InvalidRequestError(name, f"must be between {low:g} and {high:g}, got {value}")
+        raise InvalidRequestError(name, f"must be between {low:g} and {high:g}, got {shown(value)}")
 
 
 def _check_positive_int(name: str, value: object) -> None:
     if not _is_int(value) or value <= 0:  # type: ignore[operator]
-        raise InvalidRequestError(name, f"must be a positive integer, got {value!r}")
+        raise InvalidRequestError(name, f"must be a positive integer, got {shown(value)}")
 
 
 def _check_params(params: Mapping[str, Any], stream: bool) -> None:
@@ -162,26 +177,26 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
         value = params["repetition_penalty"]
         if not _is_number(value) or value <= 0:
             raise InvalidRequestError(
-                "repetition_penalty", f"must be a positive number, got {value!r}"
+                "repetition_penalty", f"must be a positive number, got {shown(value)}"
             )
     if "top_k" in params:
         value = params["top_k"]
         if not _is_int(value) or (value < 1 and value != -1):
             raise InvalidRequestError(
-                "top_k", f"must be a positive integer (or -1 for all), got {value!r}"
+                "top_k", f"must be a positive integer (or -1 for all), got {shown(value)}"
             )
     if "top_logprobs" in params:
         value = params["top_logprobs"]
         if not _is_int(value) or not 0 <= value <= 20:
             raise InvalidRequestError(
-                "top_logprobs", f"must be an integer from 0 to 20, got {value!r}"
+                "top_logprobs", f"must be an integer from 0 to 20, got {shown(value)}"
             )
         if not params.get("logprobs"):
             raise InvalidRequestError("top_logprobs", "needs logprobs=True")
     if "logprobs" in params and not isinstance(params["logprobs"], bool):
         raise InvalidRequestError("logprobs", "must be True or False")
     if "seed" in params and not _is_int(params["seed"]):
-        raise InvalidRequestError("seed", f"must be an integer, got {params['seed']!r}")
+        raise InvalidRequestError("seed", f"must be an integer, got {shown(params['seed'])}")
     if "stop" in params:
         stop = params["stop"]
         if not isinstance(stop, str) and not (
@@ -218,7 +233,7 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
             if choice not in ("none", "auto", "required"):
                 raise InvalidRequestError(
                     "tool_choice",
-                    f'must be "none", "auto", "required" or a named function, got {choice!r}',
+                    f'must be "none", "auto", "required" or a named function, got {shown(choice)}',
                 )
         elif not (
             isinstance(choice, Mapping)
