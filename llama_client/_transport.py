@@ -25,7 +25,12 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from ._response import decode_body, unexpected_stream_body
+from ._response import (
+    decode_body,
+    undecodable_body,
+    undecodable_response,
+    unexpected_stream_body,
+)
 from ._secrets import mask_url, redact_exception, request_secrets
 from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error
 
@@ -185,6 +190,25 @@ def _connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIC
     return APIConnectionError(f"Connection error: {where}: {detail}", request=request)
 
 
+def _undecodable(
+    response: httpx.Response | None,
+    exc: httpx.DecodingError,
+    request: httpx.Request,
+    classify: Classifier | None,
+) -> APIError:
+    """A body that does not decode as its Content-Encoding says (``gzip`` on a plain body):
+    an error status keeps its status error (and its retries); a success is unreadable.
+    ``response`` is None when the transport itself decoded (and failed) before answering."""
+    if response is not None and response.status_code >= 300:
+        error = status_error(
+            response,
+            undecodable_body(response, exc),
+            retry_after=parse_retry_after(response.headers),
+        )
+        return error if classify is None else classify(error)
+    return undecodable_response(response, exc, request)
+
+
 def _must_read(response: httpx.Response, stream: bool) -> bool:
     """Whether a streamed response is an error or JSON body that must be read before use."""
     return stream and (
@@ -225,14 +249,20 @@ class SyncSender:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("sending %s %s", request.method, mask_url(request.url))
         try:
-            response = self.http.send(request, stream=stream)
+            # Always opened as a stream and read here (what httpx's send does for
+            # stream=False), so a body that fails to decode still has its status and headers.
+            response = self.http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise _connection_error(exc, request) from exc
-        if _must_read(response, stream):
+        except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
+            raise _undecodable(None, exc, request, self.classify) from exc
+        if not stream or _must_read(response, stream):
             try:
                 response.read()
             except httpx.TransportError as exc:
                 raise _connection_error(exc, request) from exc
+            except httpx.DecodingError as exc:
+                raise _undecodable(response, exc, request, self.classify) from exc
             finally:
                 response.close()
         return _check(response, stream=stream, classify=self.classify)
@@ -275,14 +305,18 @@ class AsyncSender:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("sending %s %s", request.method, mask_url(request.url))
         try:
-            response = await self.http.send(request, stream=stream)
+            response = await self.http.send(request, stream=True)  # read here: see SyncSender
         except httpx.TransportError as exc:
             raise _connection_error(exc, request) from exc
-        if _must_read(response, stream):
+        except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
+            raise _undecodable(None, exc, request, self.classify) from exc
+        if not stream or _must_read(response, stream):
             try:
                 await response.aread()
             except httpx.TransportError as exc:
                 raise _connection_error(exc, request) from exc
+            except httpx.DecodingError as exc:
+                raise _undecodable(response, exc, request, self.classify) from exc
             finally:
                 await response.aclose()
         return _check(response, stream=stream, classify=self.classify)
