@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -21,7 +24,7 @@ from pydantic import BaseModel
 
 from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
 from ._streaming import ChatChunkDecoder
-from ._validation import REQUEST_OPTIONS, build_chat_body
+from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
 from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
 from .providers import Fallback, Provider, find_provider, get_provider
@@ -71,12 +74,196 @@ def _json_default(value: object) -> object:
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
+    """The request body as strict JSON (RFC 8259), or InvalidRequestError naming the field.
+
+    Refused: NaN and infinities (``allow_nan=False``), keys that collide once converted to
+    JSON strings (``{1: "a", "1": "b"}``), values JSON cannot carry, nesting too deep to
+    encode, self-references. Only a failed encode pays for finding where: the happy path is
+    one ``json.dumps`` and a walk over the containers for non-string keys.
+    """
     try:
-        return json.dumps(
-            body, ensure_ascii=False, separators=(",", ":"), default=_json_default
-        ).encode()
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError("body", f"cannot be encoded as JSON: {exc}") from None
+        text = json.dumps(
+            body, ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False
+        )
+        data = text.encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _refusal(body, exc) from None
+    if _colliding_keys(body):
+        raise _refusal(body, None)
+    return data
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _colliding_keys(body: object) -> bool:
+    """Whether a dict in ``body`` has two keys that become the same JSON string.
+
+    Only a dict with a non-string key can (``1`` and ``"1"``, ``True`` and ``"true"``), so the
+    keys of a dict are compared only when one of them is not a string. Called after a
+    successful encode: the body has no cycle and only JSON-able keys.
+    """
+    stack = [body]
+    pop, push = stack.pop, stack.append
+    while stack:
+        obj = pop()
+        if isinstance(obj, dict):
+            mixed = False
+            for key, value in obj.items():
+                if type(key) is not str:
+                    mixed = True
+                # (type(...) is str first: the usual value, and cheaper than isinstance)
+                if type(value) is not str and isinstance(value, _CONTAINERS):
+                    push(value)
+            if mixed and len({_json_key(k) for k in obj}) != len(obj):
+                return True
+        else:
+            for value in obj:  # type: ignore[attr-defined]
+                if type(value) is not str and isinstance(value, _CONTAINERS):
+                    push(value)
+    return False
+
+
+def _json_key(key: object) -> str:
+    """The JSON object key ``json.dumps`` writes for a dict key."""
+    if isinstance(key, str):
+        return key
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, float):
+        return float.__repr__(key)
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _path(parts: list[object]) -> str:
+    """``messages[0].content``, ``logit_bias["50256"]``: where a value is in the body."""
+    out = ""
+    for part in parts:
+        if isinstance(part, str) and part.isidentifier():
+            out += f".{part}" if out else part
+        elif isinstance(part, str):
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+        else:
+            out += f"[{part!r}]"
+    if len(out) > 200:  # nested thousands deep: the start and the end are what help
+        out = f"{out[:120]}...{out[-60:]}"
+    return out or "body"
+
+
+def _refusal(body: object, exc: BaseException | None) -> InvalidRequestError:
+    """Why ``body`` cannot be sent as strict JSON, naming where (the failure path only)."""
+    found = _find_unencodable(body, deep=isinstance(exc, RecursionError))
+    if found is not None:
+        return InvalidRequestError(*found)
+    reason = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown reason"
+    return InvalidRequestError("body", f"cannot be encoded as JSON ({reason})")
+
+
+def _stack_depth() -> int:
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return depth
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: Marks, on the walk's stack, the end of a container's children.
+_LEAVE = object()
+
+
+def _find_unencodable(body: object, *, deep: bool) -> tuple[str, str] | None:
+    """The first place in ``body`` (in ``json.dumps``'s order) that strict JSON cannot carry,
+    as (path, problem); None if there is none.
+
+    An iterative walk, so a body nested 100,000 deep is fine, converting values as
+    ``json.dumps`` with :func:`_json_default` does. With ``deep`` (``json.dumps`` ran out of
+    stack), a container about as deep as the stack allowed is the problem.
+    """
+    limit = max(20, sys.getrecursionlimit() - _stack_depth() - 20) if deep else -1
+    on_path: set[int] = set()
+    parts: list[object] = []  # the path of the value being looked at
+    stack: list[tuple[object, int, object]] = [(body, 0, None)]
+    while stack:
+        value, depth, key = stack.pop()
+        if key is _LEAVE:
+            on_path.discard(depth)  # here ``depth`` holds the container's id
+            continue
+        del parts[max(depth - 1, 0) :]
+        if depth:
+            parts.append(key)
+        if isinstance(value, str):
+            if not _is_utf8(value):
+                return _path(parts), "holds a lone surrogate, which UTF-8 cannot encode"
+            continue
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return _path(parts), f"{value!r} is not a JSON number (JSON has no NaN or infinity)"
+            continue
+        if isinstance(value, int):
+            try:
+                int.__repr__(value)
+            except ValueError:
+                return _path(parts), "an integer too long to write as JSON"
+            continue
+        if not isinstance(value, (dict, list, tuple)):
+            try:
+                value = _json_default(value)
+            except Exception as error:  # any failure to convert is the answer
+                return _path(parts), f"cannot be sent as JSON ({error})"
+            if not isinstance(value, (dict, list)):
+                continue  # not reached for what _json_default returns; kept for safety
+        ident = id(value)
+        if ident in on_path:
+            return _path(parts), "contains itself (a circular reference)"
+        if deep and depth >= limit:
+            return _path(parts), f"nested {depth} levels deep or more, too deep to encode"
+        on_path.add(ident)
+        stack.append((None, ident, _LEAVE))
+        children: list[tuple[object, int, object]] = []
+        if isinstance(value, dict):
+            seen: dict[str, object] = {}
+            for k, v in value.items():
+                try:
+                    name = _json_key(k)
+                except (TypeError, ValueError) as error:  # not a JSON key; an int too long
+                    return _path(parts), f"has a key JSON cannot carry ({error})"
+                if isinstance(k, float) and not math.isfinite(k):
+                    return _path(parts), f"has the key {k!r}, which JSON cannot carry"
+                if not _is_utf8(name):
+                    return _path(
+                        parts
+                    ), "has a key with a lone surrogate, which UTF-8 cannot encode"
+                if name in seen:
+                    return (
+                        _path([*parts, name]),
+                        f"duplicate key: {seen[name]!r} and {k!r} are both written as "
+                        f"{json.dumps(name, ensure_ascii=False)} in JSON",
+                    )
+                seen[name] = k
+                children.append((v, depth + 1, name))
+        else:
+            children = [(v, depth + 1, i) for i, v in enumerate(value)]
+        stack.extend(reversed(children))
+    if deep:
+        return "body", "nested too deeply to encode as JSON"
+    return None
 
 
 def _providers_from(spec: ProviderSpec | None) -> list[Provider]:
@@ -96,16 +283,46 @@ def _providers_from(spec: ProviderSpec | None) -> list[Provider]:
     return providers
 
 
+#: Longer timeouts than this mean "no limit" (None): past it the sync client's socket and lock
+#: waits overflow (``threading.TIMEOUT_MAX`` is about 49 days on Windows), and no one waits
+#: 31 years for an answer.
+_MAX_TIMEOUT = min(threading.TIMEOUT_MAX, 1e9)
+
+
+def _seconds(field: str, value: object, *, allow_zero: bool) -> float | None:
+    """One timeout value checked before any I/O: None, or a number of seconds; NaN, negative
+    (and zero where it means nothing) are refused, infinity and huge values mean no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequestError(
+            field, f"must be a number of seconds, None or an httpx.Timeout, got {shown(value)}"
+        )
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int past float's range: longer than any real wait
+        return None
+    if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        sign = "non-negative" if allow_zero else "positive"
+        raise InvalidRequestError(
+            field, f"must be a {sign} number of seconds (or None for no limit), got {shown(value)}"
+        )
+    return None if seconds > _MAX_TIMEOUT else seconds
+
+
 def _as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
-        return value
+        parts = value.as_dict()
+        checked = {
+            name: _seconds(f"timeout.{name}", v, allow_zero=True) for name, v in parts.items()
+        }
+        return value if checked == parts else httpx.Timeout(**checked)
     if value is None:
         return httpx.Timeout(None)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidRequestError(
-            "timeout", f"must be a positive number of seconds or httpx.Timeout, got {value!r}"
-        )
-    return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 5.0))
+    seconds = _seconds("timeout", value, allow_zero=False)
+    if seconds is None:
+        return httpx.Timeout(None)
+    return httpx.Timeout(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or 5.0))
 
 
 #: ``transport=`` of AsyncLlamaClient: httpx's own pool, or aiohttp's (an optional extra).

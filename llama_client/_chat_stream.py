@@ -14,16 +14,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from .errors import ResponseValidationError, preview
 from .types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
-    ChatCompletionMessage,
-    Choice,
     ChoiceLogprobs,
     ChunkChoice,
-    FunctionCall,
     TokenLogprob,
-    ToolCall,
     Usage,
 )
 
@@ -51,6 +50,7 @@ class _ChoiceState:
         "extra",
         "finish_reason",
         "logprobs",
+        "message",
         "role",
         "stop_reason",
         "tool_calls",
@@ -65,6 +65,8 @@ class _ChoiceState:
         self.logprobs: list[TokenLogprob] | None = None
         self.extra: dict[str, Any] = {}
         self.choice_extra: dict[str, Any] = {}
+        #: a whole ``message`` some servers put in a streamed choice besides its ``delta``
+        self.message: object = None
 
 
 class ChatCompletionAccumulator:
@@ -127,16 +129,27 @@ class ChatCompletionAccumulator:
                 if call.model_extra:
                     tc.extra.update(call.model_extra)
         if delta.model_extra:
-            state.extra.update({k: v for k, v in delta.model_extra.items() if v is not None})
+            extra = state.extra
+            for k, v in delta.model_extra.items():
+                if v is None:
+                    continue
+                before = extra.get(k)
+                # Text fields of a delta are fragments (reasoning_content, refusal): joined,
+                # like content. Anything else: the last value sent.
+                extra[k] = before + v if isinstance(v, str) and isinstance(before, str) else v
         if choice.finish_reason is not None:
             state.finish_reason = choice.finish_reason
         if choice.stop_reason is not None:
             state.stop_reason = choice.stop_reason
         if choice.model_extra:
             # e.g. raw_finish_reason (a provider's own word), native_finish_reason (OpenRouter)
-            state.choice_extra.update(
-                {k: v for k, v in choice.model_extra.items() if v is not None}
-            )
+            for k, v in choice.model_extra.items():
+                if v is None:
+                    continue
+                if k == "message":  # folded into the message in completion()
+                    state.message = v
+                else:
+                    state.choice_extra[k] = v
         if choice.logprobs is not None and choice.logprobs.content:
             if state.logprobs is None:
                 state.logprobs = []
@@ -151,43 +164,75 @@ class ChatCompletionAccumulator:
         return "".join(state.content) if state else ""
 
     def completion(self) -> ChatCompletion:
-        """The ChatCompletion built from every chunk added so far."""
-        choices = []
+        """The ChatCompletion built from every chunk added so far.
+
+        Raises :class:`ResponseValidationError` when what the server streamed does not make a
+        valid one (a field of the wrong type, e.g. ``"raw_finish_reason": 5``), as the same
+        fields in a non-streamed answer would.
+        """
+        choices: list[dict[str, Any]] = []
         for index in sorted(self._choices):
             state = self._choices[index]
-            tool_calls = [
-                ToolCall(
-                    id=tc.id,
-                    type=tc.type or "function",
-                    function=FunctionCall(name=tc.name or "", arguments="".join(tc.arguments)),
-                    **tc.extra,
-                )
-                for _, tc in sorted(state.tool_calls.items())
-            ]
-            text = "".join(state.content)
-            message = ChatCompletionMessage(
-                role=state.role or "assistant",
-                content=text if text or not tool_calls else None,
-                tool_calls=tool_calls or None,
-                **state.extra,
-            )
             choices.append(
-                Choice(
-                    index=index,
-                    message=message,
-                    finish_reason=state.finish_reason,
-                    logprobs=ChoiceLogprobs(content=state.logprobs)
+                {
+                    **state.choice_extra,
+                    "index": index,
+                    "message": self._message(state),
+                    "finish_reason": state.finish_reason,
+                    "logprobs": ChoiceLogprobs(content=state.logprobs)
                     if state.logprobs is not None
                     else None,
-                    stop_reason=state.stop_reason,
-                    **state.choice_extra,
-                )
+                    "stop_reason": state.stop_reason,
+                }
             )
         fields = {k: v for k, v in self._extra.items() if k not in ("usage", "choices")}
         fields.update(self._top)
-        return ChatCompletion(
-            object="chat.completion", choices=choices, usage=self._usage, **fields
+        fields.update(object="chat.completion", choices=choices, usage=self._usage)
+        try:
+            return ChatCompletion.model_validate(fields)
+        except ValidationError as exc:
+            raise _unfoldable(exc) from None
+
+    @staticmethod
+    def _message(state: _ChoiceState) -> object:
+        tool_calls = [
+            {
+                **tc.extra,
+                "id": tc.id,
+                "type": tc.type or "function",
+                "function": {"name": tc.name or "", "arguments": "".join(tc.arguments)},
+            }
+            for _, tc in sorted(state.tool_calls.items())
+        ]
+        message: dict[str, Any] = {}
+        if isinstance(state.message, dict):
+            # A whole message in the chunk: it fills in what the deltas did not carry.
+            message.update(state.message)
+        elif state.message is not None:
+            return state.message  # not an object: fails validation, as unstreamed it would
+        message.update(state.extra)
+        message["role"] = state.role or message.get("role") or "assistant"
+        text = "".join(state.content)
+        if text or "content" not in message:
+            message["content"] = text if text or not tool_calls else None
+        if tool_calls or "tool_calls" not in message:
+            message["tool_calls"] = tool_calls or None
+        return message
+
+
+def _unfoldable(exc: ValidationError) -> ResponseValidationError:
+    """The error for streamed chunks that do not make a valid ChatCompletion."""
+    problems = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "completion"
+        problems.append(
+            f"{where}: {error['msg']} (the server sent {preview(repr(error['input']), 200)})"
         )
+    more = f" and {exc.error_count() - 3} more" if exc.error_count() > 3 else ""
+    return ResponseValidationError(
+        "The streamed chunks do not make a valid chat completion: " + "; ".join(problems) + more,
+        body=[{"loc": list(e["loc"]), "msg": e["msg"], "input": e["input"]} for e in exc.errors()],
+    )
 
 
 def _held_text(hold: TextHoldBack, final: ChatCompletion) -> str:

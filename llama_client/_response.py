@@ -10,23 +10,55 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ._ratelimit import RateLimitInfo, parse_rate_limit
-from .errors import ResponseValidationError, StreamError, error_info, preview
+from .errors import APIError, ResponseValidationError, StreamError, error_info, preview
 
-__all__ = ["APIResponse", "decode_body", "parse_model", "unexpected_stream_body"]
+__all__ = [
+    "APIResponse",
+    "decode_body",
+    "parse_model",
+    "undecodable_body",
+    "undecodable_response",
+    "unexpected_stream_body",
+]
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
 
 def decode_body(response: httpx.Response) -> object:
-    """The parsed JSON of a (read) response, or its text when it is not JSON."""
+    """The parsed JSON of a (read) response, or its text when it is not JSON (or is JSON
+    nested too deeply to parse)."""
     content = response.content
     if not content:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text
+
+
+def undecodable_body(response: httpx.Response | None, exc: httpx.DecodingError) -> str:
+    """What to say about a body that does not decode as its ``Content-Encoding`` says (a
+    ``gzip`` header on a plain body): its bytes are lost, so name the encoding and the error."""
+    encoding = response.headers.get("content-encoding") if response is not None else None
+    said = f"its Content-Encoding is {preview(encoding, 100)!r} but " if encoding else ""
+    return (
+        f"<the body could not be decoded: {said}decoding failed "
+        f"({preview(str(exc) or type(exc).__name__, 200)})>"
+    )
+
+
+def undecodable_response(
+    response: httpx.Response | None, exc: httpx.DecodingError, request: httpx.Request
+) -> APIError:
+    """The error for a success response (or one whose status never surfaced) whose body does
+    not decode (see :func:`undecodable_body`); error statuses keep their status error."""
+    status = f"HTTP {response.status_code}" if response is not None else "no status"
+    return ResponseValidationError(
+        f"Unreadable response body ({status}): {undecodable_body(response, exc)}",
+        request=request,
+        body=None,
+    )
 
 
 def parse_model(response: httpx.Response, cls: type[M]) -> M:

@@ -100,12 +100,12 @@ class ChatChunkDecoder:
             self.done = True
             return None
         if event.event == "error":
-            self._raise_error(data)
+            self._raise_error(data, error_event=True)
         if not data.strip():
             return None
         try:
             chunk = ChatCompletionChunk.model_validate_json(data)
-        except ValidationError as exc:
+        except ValidationError as exc:  # also JSON nested too deeply: pydantic's own limit
             self._raise_error(data, exc)
         extra = chunk.model_extra
         if extra and extra.get("error"):
@@ -120,14 +120,26 @@ class ChatChunkDecoder:
                 self._open.discard(choice.index)
         return chunk
 
-    def _raise_error(self, data: str, exc: ValidationError | None = None) -> NoReturn:
+    def _raise_error(
+        self, data: str, exc: ValidationError | None = None, *, error_event: bool = False
+    ) -> NoReturn:
         try:
-            body = json.loads(data)
-        except ValueError:
+            body: object = json.loads(data)
+        except (ValueError, RecursionError) as error:  # not JSON, or nested thousands deep
+            if error_event:
+                raise StreamError(
+                    f"The server reported an error in the stream: {preview(data) or '<empty>'}",
+                    body=data,
+                ) from None
+            what = (
+                "nested too deeply to read"
+                if isinstance(error, RecursionError)
+                else "not valid JSON"
+            )
             raise ResponseValidationError(
-                f"A stream event is not valid JSON: {preview(data)}", body=data
+                f"A stream event is {what}: {preview(data)}", body=data
             ) from None
-        if isinstance(body, dict) and "error" in body:
+        if error_event or (isinstance(body, dict) and "error" in body):
             info = error_info(body)
             raise StreamError(
                 f"The server reported an error in the stream: {info.message}", body=body
@@ -138,11 +150,22 @@ class ChatChunkDecoder:
 
 
 def _broken(
-    exc: httpx.TransportError | httpx.DecodingError, decoder: ChatChunkDecoder
+    exc: httpx.TransportError | httpx.DecodingError,
+    decoder: ChatChunkDecoder,
+    response: httpx.Response | None = None,
 ) -> Exception:
+    """The error for a stream whose reading failed: the connection broke or timed out, or
+    its bytes do not decode as the ``Content-Encoding`` header says (``response`` names it)."""
     where = f"after {decoder.chunks_seen} chunks"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"The stream timed out {where} ({type(exc).__name__}).")
+    if isinstance(exc, httpx.DecodingError):
+        encoding = response.headers.get("content-encoding") if response is not None else None
+        said = f"its Content-Encoding is {preview(encoding, 100)!r}, but " if encoding else ""
+        return StreamError(
+            f"The stream could not be read {where}: {said}its bytes do not decode "
+            f"({preview(str(exc) or type(exc).__name__, 200)})"
+        )
     return StreamError(f"The stream broke {where}: {exc or type(exc).__name__}")
 
 

@@ -19,10 +19,15 @@ from collections.abc import Callable
 
 import httpx
 
-from ._response import decode_body, unexpected_stream_body
+from ._response import (
+    decode_body,
+    undecodable_body,
+    undecodable_response,
+    unexpected_stream_body,
+)
 from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from ._secrets import mask_url, redact_exception, request_secrets
-from .errors import APIConnectionError, APIStatusError, APITimeoutError, status_error
+from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, status_error
 
 __all__ = [
     "RETRY_STATUSES",
@@ -69,6 +74,25 @@ def connection_error(exc: httpx.TransportError, request: httpx.Request) -> APICo
         )
     detail = str(exc) or type(exc).__name__
     return APIConnectionError(f"Connection error: {where}: {detail}", request=request)
+
+
+def undecodable(
+    response: httpx.Response | None,
+    exc: httpx.DecodingError,
+    request: httpx.Request,
+    classify: Classifier | None,
+) -> APIError:
+    """A body that does not decode as its Content-Encoding says (``gzip`` on a plain body):
+    an error status keeps its status error (and its retries); a success is unreadable.
+    ``response`` is None when the transport itself decoded (and failed) before answering."""
+    if response is not None and response.status_code >= 300:
+        error = status_error(
+            response,
+            undecodable_body(response, exc),
+            retry_after=parse_retry_after(response.headers),
+        )
+        return error if classify is None else classify(error)
+    return undecodable_response(response, exc, request)
 
 
 def must_read(response: httpx.Response, stream: bool) -> bool:

@@ -9,11 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, preview
 
-__all__ = ["MESSAGE_ROLES", "REQUEST_OPTIONS", "build_chat_body", "normalize_messages"]
+__all__ = [
+    "MESSAGE_ROLES",
+    "REQUEST_OPTIONS",
+    "build_chat_body",
+    "normalize_messages",
+    "shown",
+]
 
 #: Roles accepted in ``messages``. ``ipython`` is Llama's own name for tool results.
 MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython", "developer"})
@@ -48,6 +55,16 @@ CHAT_PARAMS = frozenset(
         "user",
     }
 )
+
+
+def shown(value: object, limit: int = 100) -> str:
+    """``repr(value)`` for an error message: bounded, and never raising (a list nested 10,000
+    deep, an int too long to print, an object whose ``__repr__`` fails)."""
+    try:
+        text = repr(value)
+    except Exception:  # RecursionError, ValueError, anything a user's __repr__ raises
+        return f"a {type(value).__name__} that cannot be shown"
+    return preview(text, limit)
 
 
 def _is_int(value: object) -> bool:
@@ -102,10 +119,11 @@ def normalize_messages(messages: object) -> list[Any]:
                 where, f"must be a dict or a message model, not {type(message).__name__}"
             )
         role = message.get("role")
-        if role not in MESSAGE_ROLES:
+        if not isinstance(role, str) or role not in MESSAGE_ROLES:
+            # (a list or dict as role is unhashable: checked as a string first)
             raise InvalidRequestError(
                 f"{where}.role",
-                f"unknown role {role!r}; expected one of {', '.join(sorted(MESSAGE_ROLES))}",
+                f"unknown role {shown(role)}; expected one of {', '.join(sorted(MESSAGE_ROLES))}",
             )
         content = message.get("content")
         if role == "assistant":
@@ -134,12 +152,12 @@ def _check_range(name: str, value: object, low: float, high: float) -> None:
     if not _is_number(value):
         raise InvalidRequestError(name, f"must be a number, not {type(value).__name__}")
     if not low <= value <= high:  # type: ignore[operator]
-        raise InvalidRequestError(name, f"must be between {low:g} and {high:g}, got {value}")
+        raise InvalidRequestError(name, f"must be between {low:g} and {high:g}, got {shown(value)}")
 
 
 def _check_positive_int(name: str, value: object) -> None:
     if not _is_int(value) or value <= 0:  # type: ignore[operator]
-        raise InvalidRequestError(name, f"must be a positive integer, got {value!r}")
+        raise InvalidRequestError(name, f"must be a positive integer, got {shown(value)}")
 
 
 def _check_params(params: Mapping[str, Any], stream: bool) -> None:
@@ -159,26 +177,26 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
         value = params["repetition_penalty"]
         if not _is_number(value) or value <= 0:
             raise InvalidRequestError(
-                "repetition_penalty", f"must be a positive number, got {value!r}"
+                "repetition_penalty", f"must be a positive number, got {shown(value)}"
             )
     if "top_k" in params:
         value = params["top_k"]
         if not _is_int(value) or (value < 1 and value != -1):
             raise InvalidRequestError(
-                "top_k", f"must be a positive integer (or -1 for all), got {value!r}"
+                "top_k", f"must be a positive integer (or -1 for all), got {shown(value)}"
             )
     if "top_logprobs" in params:
         value = params["top_logprobs"]
         if not _is_int(value) or not 0 <= value <= 20:
             raise InvalidRequestError(
-                "top_logprobs", f"must be an integer from 0 to 20, got {value!r}"
+                "top_logprobs", f"must be an integer from 0 to 20, got {shown(value)}"
             )
         if not params.get("logprobs"):
             raise InvalidRequestError("top_logprobs", "needs logprobs=True")
     if "logprobs" in params and not isinstance(params["logprobs"], bool):
         raise InvalidRequestError("logprobs", "must be True or False")
     if "seed" in params and not _is_int(params["seed"]):
-        raise InvalidRequestError("seed", f"must be an integer, got {params['seed']!r}")
+        raise InvalidRequestError("seed", f"must be an integer, got {shown(params['seed'])}")
     if "stop" in params:
         stop = params["stop"]
         if not isinstance(stop, str) and not (
@@ -215,7 +233,7 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
             if choice not in ("none", "auto", "required"):
                 raise InvalidRequestError(
                     "tool_choice",
-                    f'must be "none", "auto", "required" or a named function, got {choice!r}',
+                    f'must be "none", "auto", "required" or a named function, got {shown(choice)}',
                 )
         elif not (
             isinstance(choice, Mapping)
@@ -230,6 +248,24 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
             raise InvalidRequestError("tool_choice", "needs tools")
 
 
+def _check_request_options(params: Mapping[str, Any]) -> None:
+    """``extra_body`` and ``extra_query`` (``timeout`` is checked where it is used, and
+    ``extra_headers`` with the other headers)."""
+    extra_body = params.get("extra_body")
+    if extra_body is not None and not isinstance(extra_body, Mapping):
+        raise InvalidRequestError(
+            "extra_body", f"must be a dict of body fields, not {type(extra_body).__name__}"
+        )
+    extra_query = params.get("extra_query")
+    if extra_query is not None:
+        try:  # what httpx accepts, encoded as it will be
+            str(httpx.QueryParams(extra_query))
+        except Exception as exc:  # httpx fails in many ways (TypeError, KeyError, ...)
+            raise InvalidRequestError(
+                "extra_query", f"cannot be sent as URL query parameters ({exc})"
+            ) from None
+
+
 def build_chat_body(
     messages: object, model: str, stream: bool, params: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -240,6 +276,8 @@ def build_chat_body(
             f"create() got unexpected keyword argument(s): {', '.join(sorted(unknown))}; "
             "pass server-specific fields in extra_body={...}"
         )
+    if "extra_body" in params or "extra_query" in params:
+        _check_request_options(params)
     body_params = {k: v for k, v in params.items() if v is not None and k not in REQUEST_OPTIONS}
     _check_params(body_params, stream)
     body: dict[str, Any] = {"model": model, "messages": normalize_messages(messages)}

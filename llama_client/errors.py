@@ -36,6 +36,7 @@ a message repeats. ``body`` (and ``response``) keep the data exactly as it arriv
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -360,10 +361,83 @@ class ErrorInfo:
         self.param = param
 
 
+def _render(value: object, limit: int = _BODY_PREVIEW) -> str:
+    """JSON-like text of ``value``, cut after about ``limit`` characters, without recursion.
+
+    The fallback of :func:`_dumps` for a body nested deeper than ``json.dumps`` can go.
+    """
+    parts: list[str] = []
+    size = 0
+    stack: list[Iterator[object]] = [iter((value,))]
+    while stack and size <= limit:
+        try:
+            item = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        if isinstance(item, _Token):
+            text = item.text
+        elif isinstance(item, dict):
+            text = "{"
+            stack.append(_dict_items(item))
+        elif isinstance(item, (list, tuple)):
+            text = "["
+            stack.append(_list_items(item))
+        else:
+            if isinstance(item, str) and len(item) > limit:
+                item = item[:limit]
+            try:
+                text = json.dumps(item, default=str)
+            except (TypeError, ValueError):
+                text = json.dumps(repr(item))
+        parts.append(text)
+        size += len(text)
+    text = "".join(parts)
+    if stack or len(text) > limit:
+        return text[:limit] + "... [cut: nested or long]"
+    return text
+
+
+class _Token:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_COMMA, _COLON = _Token(", "), _Token(": ")
+
+
+def _dict_items(value: dict[Any, Any]) -> Iterator[object]:
+    for i, (key, item) in enumerate(value.items()):
+        if i:
+            yield _COMMA
+        yield _Token(json.dumps(key if isinstance(key, str) else str(key)))
+        yield _COLON
+        yield item
+    yield _Token("}")
+
+
+def _list_items(value: list[Any] | tuple[Any, ...]) -> Iterator[object]:
+    for i, item in enumerate(value):
+        if i:
+            yield _COMMA
+        yield item
+    yield _Token("]")
+
+
+def _dumps(value: object) -> str:
+    """``json.dumps`` for messages: never raises, whatever the value (even nested 10,000 deep)."""
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return _render(value)
+
+
 def _as_opt_str(value: object) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else _dumps(value)
 
 
 def _as_code(value: object) -> int | str | None:
@@ -371,16 +445,27 @@ def _as_code(value: object) -> int | str | None:
         return str(value)
     if value is None or isinstance(value, (int, str)):
         return value
-    return str(value)
+    try:
+        return str(value)
+    except RecursionError:  # a list nested thousands deep
+        return _render(value, 200)
 
 
 def error_info(body: object, status_code: int | None = None) -> ErrorInfo:
     """Read message, type, code and param out of any error body shape servers send.
 
     Accepts ``{"error": {...}}``, ``{"error": "text"}``, ``{"detail": ...}`` (FastAPI),
-    ``{"message": ...}``, a list, plain text and empty bodies. Never raises.
+    ``{"message": ...}``, a list, plain text and empty bodies. Never raises, whatever the body
+    holds or however deep it nests.
     """
     fallback = f"HTTP {status_code}" if status_code is not None else "unknown error"
+    try:
+        return _error_info(body, fallback)
+    except RecursionError:  # pragma: no cover - every step below is already depth-safe
+        return ErrorInfo(f"{fallback} (an error body too deeply nested to read)")
+
+
+def _error_info(body: object, fallback: str) -> ErrorInfo:
     if body is None or body == "" or body == b"":
         return ErrorInfo(fallback)
     if isinstance(body, (str, bytes)):
@@ -409,14 +494,11 @@ def error_info(body: object, status_code: int | None = None) -> ErrorInfo:
             value = body.get(key)
             if value:
                 return ErrorInfo(
-                    preview(value if isinstance(value, str) else json.dumps(value, default=str)),
+                    preview(value if isinstance(value, str) else _dumps(value)),
                     type=_as_opt_str(body.get("type")),
                     code=_as_code(body.get("code", body.get("error_code"))),
                 )
-    try:
-        return ErrorInfo(preview(json.dumps(body, default=str)))
-    except (TypeError, ValueError):  # pragma: no cover - defensive
-        return ErrorInfo(fallback)
+    return ErrorInfo(preview(_dumps(body)))
 
 
 # Lower-case fragments of context-overflow messages from vLLM, llama.cpp, llama-cpp-python,

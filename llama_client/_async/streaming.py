@@ -92,7 +92,7 @@ class AsyncStream(Generic[T]):
                         return chunks.pop()
         except (httpx.TransportError, httpx.DecodingError) as exc:
             await self._release()
-            raise _broken(exc, decoder) from exc
+            raise _broken(exc, decoder, self.response) from exc
         except BaseException:
             await self._release()
             raise

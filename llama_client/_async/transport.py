@@ -14,7 +14,7 @@ import httpx
 from .. import _transport
 from .._retry import RetryPolicy
 from .._secrets import mask_url
-from .._transport import Classifier, check, connection_error, must_read
+from .._transport import Classifier, check, connection_error, must_read, undecodable
 from ..errors import APIError
 
 __all__ = ["AsyncSender"]
@@ -43,14 +43,20 @@ class AsyncSender:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("sending %s %s", request.method, mask_url(request.url))
         try:
-            response = await self.http.send(request, stream=stream)
+            # Always opened as a stream and read here (what httpx's send does for
+            # stream=False), so a body that fails to decode still has its status and headers.
+            response = await self.http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise connection_error(exc, request) from exc
-        if must_read(response, stream):
+        except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
+            raise undecodable(None, exc, request, self.classify) from exc
+        if not stream or must_read(response, stream):
             try:
                 await response.aread()
             except httpx.TransportError as exc:
                 raise connection_error(exc, request) from exc
+            except httpx.DecodingError as exc:
+                raise undecodable(response, exc, request, self.classify) from exc
             finally:
                 await response.aclose()
         return check(response, stream=stream, classify=self.classify)

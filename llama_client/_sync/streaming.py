@@ -93,7 +93,7 @@ class Stream(Generic[T]):
                         return chunks.pop()
         except (httpx.TransportError, httpx.DecodingError) as exc:
             self._release()
-            raise _broken(exc, decoder) from exc
+            raise _broken(exc, decoder, self.response) from exc
         except BaseException:
             self._release()
             raise
