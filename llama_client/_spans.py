@@ -17,7 +17,8 @@ past it, and a scan from there reads the quotes the other way round. JSON has tw
 reading quotes (inside or outside a string) and no way for them to meet again, so at most
 two scans read any character. Python's quote kinds (``'``, ``"``, ``'''``, ``\"\"\"``) and
 comments allow contrived texts where scans meet and repeat each other's reading, so
-:class:`PythonSpans` stops after :data:`PYTHON_SCAN_BUDGET` characters per character of text.
+:class:`PythonSpans` stops after :data:`PYTHONIC_SCAN_BUDGET` characters per character of
+text.
 """
 
 from __future__ import annotations
@@ -26,25 +27,38 @@ import re
 from array import array
 from bisect import bisect_left
 
-__all__ = ["JSON_STRING", "PYTHON_SCAN_BUDGET", "JsonSpans", "PythonSpans"]
+__all__ = [
+    "PYTHONIC_SCAN_BUDGET",
+    "JsonSpans",
+    "PythonSpans",
+    "json_scalar_end",
+    "json_string_end",
+    "skip_json_space",
+]
 
 #: :class:`PythonSpans` reads at most this many characters per character of text (plus a
 #: slack of 4,096); brackets asked about once it is spent have no end.
-PYTHON_SCAN_BUDGET = 4
-_PYTHON_SCAN_SLACK = 4096
+PYTHONIC_SCAN_BUDGET = 4
+_PYTHONIC_SCAN_SLACK = 4096
 
-# JSON lexical pieces, exactly what :mod:`json` accepts (NaN and Infinity included). The
-# string pattern is an unrolled loop: every repetition starts with a backslash, so a string
-# that never ends costs one pass, never backtracking.
-JSON_WS = r"[ \t\n\r]*"
-JSON_STRING = r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'
-JSON_SCALAR = (
+# JSON, exactly as :mod:`json` reads it (NaN and Infinity included). A pattern repeating
+# "characters, then an escape" keeps a backtracking entry per repetition: hundreds of bytes
+# per escape of a long string. So strings are read in pieces of at most _ESCAPES escapes,
+# each piece one match: C speed, bounded memory.
+_ESCAPES = 256
+_PIECE = "{0,%s}" % _ESCAPES  # noqa: UP031 - braces are the pattern's
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_JSON_SCALAR = re.compile(
     r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
     r"|true|false|null|NaN|Infinity|-Infinity"
 )
-# One JSON token after optional whitespace; the group that matched says which kind.
+_JSON_STRING_PIECE = re.compile(
+    r'[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)' + _PIECE
+)
+# One JSON token after optional whitespace; the group that matched says which kind (a
+# string is only opened here: json_string_end reads it).
 _JSON_TOKEN = re.compile(
-    JSON_WS + r"(?:([\[{])|([\]}])|(:)|(,)|(" + JSON_STRING + r")|(" + JSON_SCALAR + r"))"
+    r"[ \t\n\r]*(?:([\[{])|([\]}])|(:)|(,)|(\")|(" + _JSON_SCALAR.pattern + r"))"
 )
 _OPEN, _CLOSE, _COLON, _COMMA, _STRING, _SCALAR = range(1, 7)
 # States of an open JSON container: what may come next.
@@ -54,16 +68,57 @@ _ARR_FIRST, _ARR_VALUE, _ARR_NEXT = range(5, 8)  # after [ , value
 _AFTER_VALUE = (-1, -1, -1, _OBJ_NEXT, -1, _ARR_NEXT, _ARR_NEXT, -1)
 
 # Python text for the bracket scan: brackets, quotes, comments, and the backslash (outside
-# a string, only as a line continuation).
+# a string, only as a line continuation). Strings are read in pieces, like JSON's.
 _PY_SPECIAL = re.compile(r"[\[\](){}'\"#\\]")
-_PY_STRINGS = {
-    "'": re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'", re.DOTALL),
-    '"': re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"', re.DOTALL),
-    "'''": re.compile(r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''", re.DOTALL),
-    '"""': re.compile(r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""', re.DOTALL),
+_PY_STRING_PIECE = {
+    "'": re.compile(r"[^'\\\n]*(?:\\.[^'\\\n]*)" + _PIECE, re.DOTALL),
+    '"': re.compile(r'[^"\\\n]*(?:\\.[^"\\\n]*)' + _PIECE, re.DOTALL),
+    "'''": re.compile(r"[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)" + _PIECE, re.DOTALL),
+    '"""': re.compile(r'[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)' + _PIECE, re.DOTALL),
 }
 _PY_CLOSER = {"(": ")", "[": "]", "{": "}"}
 _LINE_CONTINUATION = re.compile(r"\\\r?\n")
+
+
+def skip_json_space(text: str, pos: int) -> int:
+    """The first position from ``pos`` that is not JSON whitespace."""
+    space = _JSON_SPACE.match(text, pos)
+    return space.end() if space else pos
+
+
+def json_string_end(text: str, pos: int) -> int:
+    """The end of the JSON string opening at ``pos`` (a quote), or -1 when it never closes
+    or holds a control character or a bad escape. One pass, bounded memory."""
+    piece = _JSON_STRING_PIECE.match
+    at = pos + 1
+    while True:
+        end = piece(text, at).end()  # type: ignore[union-attr]  # matches "" at worst
+        if text.startswith('"', end):
+            return end + 1
+        if end == at:
+            return -1  # a bad escape, a control character, or the end of the text
+        at = end  # _ESCAPES escapes read: on with the next piece
+
+
+def json_scalar_end(text: str, pos: int) -> int:
+    """The end of the JSON string, number or literal at ``pos``, or -1 if there is none."""
+    if text.startswith('"', pos):
+        return json_string_end(text, pos)
+    scalar = _JSON_SCALAR.match(text, pos)
+    return scalar.end() if scalar else -1
+
+
+def _python_string_end(text: str, pos: int, quote: str) -> int:
+    """The end of the Python string literal opening with ``quote`` at ``pos``, or -1."""
+    piece = _PY_STRING_PIECE[quote].match
+    at = pos + len(quote)
+    while True:
+        end = piece(text, at).end()  # type: ignore[union-attr]  # matches "" at worst
+        if text.startswith(quote, end):
+            return end + len(quote)
+        if end == at:
+            return -1  # a newline in a one-line string, or the end of the text
+        at = end
 
 
 class _Scan:
@@ -176,9 +231,16 @@ class JsonSpans(_Spans):
                 break
             kind = m.lastindex
             state = states[-1]
-            if kind == _STRING and state <= _OBJ_KEY:
-                states[-1] = _OBJ_COLON
-            elif kind in (_STRING, _SCALAR):
+            pos = m.end()
+            if kind == _STRING:
+                pos = json_string_end(text, pos - 1)
+                if pos < 0:
+                    pos = m.end()
+                    break
+                if state <= _OBJ_KEY:
+                    states[-1] = _OBJ_COLON
+                    continue
+            if kind in (_STRING, _SCALAR):
                 after = after_value[state]
                 if after < 0:
                     break
@@ -199,23 +261,20 @@ class JsonSpans(_Spans):
                 if after < 0:
                     break
                 states[-1] = after
-                at = m.end() - 1
                 stack.append(len(starts))
-                starts.append(at)
+                starts.append(pos - 1)
                 ends.append(-1)
-                states.append(_OBJ_FIRST if text[at] == "{" else _ARR_FIRST)
+                states.append(_OBJ_FIRST if text[pos - 1] == "{" else _ARR_FIRST)
             else:  # _CLOSE
-                end = m.end()
-                if text[end - 1] == "}":
+                if text[pos - 1] == "}":
                     if state != _OBJ_FIRST and state != _OBJ_NEXT:
                         break
                 elif state != _ARR_FIRST and state != _ARR_NEXT:
                     break
-                ends[stack.pop()] = end
+                ends[stack.pop()] = pos
                 states.pop()
                 if not stack:
-                    return _Scan(starts, ends, end)
-            pos = m.end()
+                    break
         return _Scan(starts, ends, pos)
 
 
@@ -228,7 +287,7 @@ class PythonSpans(_Spans):
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
-        self._budget = PYTHON_SCAN_BUDGET * len(text) + _PYTHON_SCAN_SLACK
+        self._budget = PYTHONIC_SCAN_BUDGET * len(text) + _PYTHONIC_SCAN_SLACK
 
     def _scan(self, start: int) -> _Scan:
         starts = array("q", [start])
@@ -255,12 +314,11 @@ class PythonSpans(_Spans):
                 pos = at + 1
             elif char == "'" or char == '"':
                 quote = char * 3 if text.startswith(char * 3, at) else char
-                literal = _PY_STRINGS[quote].match(text, at)
-                if literal is None:
+                pos = _python_string_end(text, at, quote)
+                if pos < 0:
                     # Never closed: reading went to the end of the line (or of the text).
                     pos = len(text) if len(quote) == 3 else _line_end(text, at)
                     break
-                pos = literal.end()
             elif char == "#":
                 pos = _line_end(text, at)
             elif char == "\\":

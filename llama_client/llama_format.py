@@ -34,8 +34,8 @@ the rest of the reply:
 - :func:`ast.parse` reads a candidate's expression once; a pythonic call nested inside an
   expression it refused is read again only while :data:`PYTHONIC_REREAD_BUDGET` characters
   per character of text last (a JSON call in there is found regardless);
-- the pythonic scanner stops after :data:`~llama_client._spans.PYTHON_SCAN_BUDGET`
-  characters per character of text (contrived texts with every Python quote kind could
+- the pythonic scanner stops after :data:`PYTHONIC_SCAN_BUDGET` characters per character
+  of text (contrived texts with every Python quote kind could
   otherwise make it repeat itself); pythonic calls left when it is spent stay content;
 - a function tag's name is read no further than the longest offered name.
 
@@ -52,12 +52,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ._spans import JSON_SCALAR, JSON_STRING, JSON_WS, JsonSpans, PythonSpans
+from ._spans import (
+    PYTHONIC_SCAN_BUDGET,
+    JsonSpans,
+    PythonSpans,
+    json_scalar_end,
+    json_string_end,
+    skip_json_space,
+)
 
 __all__ = [
     "CODE_INTERPRETER",
     "JSON_FAST_ATTEMPTS",
     "PYTHONIC_REREAD_BUDGET",
+    "PYTHONIC_SCAN_BUDGET",
     "PYTHON_TAG",
     "ExtractedToolCalls",
     "TextToolCall",
@@ -79,25 +87,13 @@ _END_TOKENS = ("<|eom_id|>", "<|eot_id|>")
 # What may open a candidate: a JSON value or pythonic list, "(" after an offered name, or
 # "<function=". (One character class: the fastest search there is.)
 _MARK = re.compile(r"[{\[(<]")
-# Where a JSON object or list that is not empty can start: a first key, its colon and the
-# start of its value; or a first value and what follows it. (An empty one holds nothing.)
-# These read no further than the first tokens, and keep "{{{{" or "[1[1" from becoming a
-# million candidates.
-_VALUE_END = r"(?:" + JSON_STRING + "|" + JSON_SCALAR + ")" + JSON_WS
-_JSON_OBJECT = re.compile(
-    r"\{" + JSON_WS + JSON_STRING + JSON_WS + ":" + JSON_WS + r"(?:[\[{]|" + _VALUE_END + "[,}])"
-)
-_JSON_ARRAY = re.compile(
-    r"\[" + JSON_WS + r"(?:\[|\{" + JSON_WS + r"[\"}]|" + _VALUE_END + r"[,\]])"
-)
 _PYTHONIC_LIST = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
 _FUNCTION_TAG = re.compile(r"<function=([^>\s]+)>")
 _FUNCTION_END = re.compile(r"\s*</function>")
-_JSON_STRING_OR_NULL = re.compile(JSON_STRING + "|null")
 _SPACE = re.compile(r"\s+")
 _FENCE = re.compile(r"```[A-Za-z]*")
-# Text between calls that is nothing but punctuation, tags and fences.
-_FILLER = re.compile(r"(?:\s|[;,]|```[A-Za-z]*|<\|python_tag\|>|<\|eom_id\|>|<\|eot_id\|>)*")
+# What text between calls may not contain, once its tags and fences are taken out.
+_NOT_FILLER = re.compile(r"[^\s;,]")
 _DECODER = json.JSONDecoder()
 
 
@@ -196,9 +192,16 @@ def _extract(text: str, tool_names: Collection[str]) -> ExtractedToolCalls | Non
     rest.append(text[pos:])
     if not calls:
         return _code_interpreter(text, names)
-    pieces = [p for p in rest if not _FILLER.fullmatch(p)]
+    pieces = [p for p in rest if not _is_filler(p)]
     content = _clean("".join(pieces)) if pieces else ""
     return ExtractedToolCalls(tuple(calls), content or None)
+
+
+def _is_filler(text: str) -> bool:
+    """Nothing but whitespace, separators (``;`` ``,``), tags and fences."""
+    for token in (PYTHON_TAG, *_END_TOKENS):
+        text = text.replace(token, " ")
+    return _NOT_FILLER.search(_FENCE.sub(" ", text)) is None
 
 
 def _clean(text: str) -> str:
@@ -236,6 +239,33 @@ def _looks_like_json_call(text: str) -> bool:
 
 #: What a candidate gave: where it starts, its calls (None: not a call), where to go on.
 Found: TypeAlias = "tuple[int, list[TextToolCall] | None, int]"
+
+
+def _may_open_json(text: str, at: int) -> bool:
+    """Whether a JSON object or list that is not empty may start at ``at``: a first key, its
+    colon and the start of its value; or a first value and what follows it. (An empty one
+    holds nothing to skip.) Reads no further than that, and keeps "{{{{" or "[1[1" from
+    becoming a million candidates."""
+    pos = skip_json_space(text, at + 1)
+    if text[at] == "{":
+        if not text.startswith('"', pos):
+            return False
+        end = json_string_end(text, pos)
+        if end < 0:
+            return False
+        pos = skip_json_space(text, end)
+        if not text.startswith(":", pos):
+            return False
+        pos = skip_json_space(text, pos + 1)
+        close = "}"
+    else:
+        close = "]"
+        if text.startswith("{", pos):
+            return text.startswith(('"', "}"), skip_json_space(text, pos + 1))
+    if text.startswith(("[", "{"), pos):
+        return True
+    end = json_scalar_end(text, pos)
+    return end >= 0 and text.startswith((",", close), skip_json_space(text, end))
 
 
 def _skip_space(text: str, pos: int = 0) -> int:
@@ -285,11 +315,11 @@ class _Scanner:
         """The candidate marked at ``at`` (never before ``cursor``)."""
         char = self.text[at]
         if char == "{":
-            if not _JSON_OBJECT.match(self.text, at):
+            if not _may_open_json(self.text, at):
                 return at, None, at + 1
             return self._json_at(at)
         if char == "[":
-            if _JSON_ARRAY.match(self.text, at):
+            if _may_open_json(self.text, at):
                 found = self._json_at(at)
                 if found[1] is not None or found[2] > at + 1:
                     return found  # calls, a whole value, or a run of failed brackets
@@ -362,10 +392,10 @@ class _Scanner:
                 return start, None, start + 1
         else:
             # Arguments as a JSON string holding the object, or null for none.
-            scalar = _JSON_STRING_OR_NULL.match(text, at)
-            if scalar is None:
+            end = json_scalar_end(text, at) if text.startswith(('"', "null"), at) else -1
+            if end < 0:
                 return start, None, start + 1
-            args, end = json.loads(scalar.group()), scalar.end()
+            args = json.loads(text[at:end])
         call = _make_call(tag.group(1), args)
         if call is None:
             return start, None, start + 1

@@ -6,6 +6,7 @@
   a quadratic parser fails in seconds rather than minutes.
 - A real call after any of that garbage is still found, and nesting of any depth (even
   when called near the recursion limit) neither raises nor loses the call.
+- Memory stays a small multiple of the text, even for strings of a million escapes.
 - The JSON scanner accepts exactly what :mod:`json` decodes.
 - The streaming hold-back decides from a bounded head, so many tiny deltas cost linear time.
 - End to end through the fault server: ``create(tools=...)`` with a megabyte of garbage
@@ -21,6 +22,7 @@ import inspect
 import json
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -193,6 +195,31 @@ def test_deep_nesting_near_the_recursion_limit() -> None:
     assert deep(sys.getrecursionlimit() - len(inspect.stack(0)) - headroom) == [
         ("get_weather", {"city": "Paris"})
     ]
+
+
+LONG_STRINGS = {
+    # A long string with many escapes: the call itself, a first value read by the candidate
+    # check, one never closed, and Python's quote kinds.
+    "json call": json.dumps({"name": "get_weather", "parameters": {"city": "a\n" * 300_000}}),
+    "json value": '{"x": 1 ' * 20 + '["' + "\\n" * 500_000 + '", 1]',
+    "open json string": '{"x": 1 ' * 20 + '{"a": "' + "\\n" * 500_000,
+    "python string": 'brave_search.call(query="' + "\\n" * 500_000 + '")',
+    "python triple quotes": "brave_search.call(query='''" + "a\\'\n" * 250_000 + "''')",
+    "open python string": "brave_search.call(query='''" + "\\n" * 500_000,
+}
+
+
+@pytest.mark.parametrize("text", LONG_STRINGS.values(), ids=list(LONG_STRINGS))
+def test_memory_stays_proportional_to_the_text(text: str) -> None:
+    # An unbounded pattern repeating "characters, then an escape" keeps 50-100 bytes per
+    # character of these texts.
+    tracemalloc.start()
+    try:
+        extract_tool_calls(text, NAMES)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * len(text), f"{peak / len(text):.0f} bytes per character"
 
 
 # ------------------------------------------------------------------------------ the scanners
