@@ -314,12 +314,13 @@ class _Scanner:
     def candidate(self, at: int, cursor: int) -> Found:
         """The candidate marked at ``at`` (never before ``cursor``)."""
         char = self.text[at]
+        # While direct decoding lasts, it is the cheapest test of a JSON candidate.
         if char == "{":
-            if not _may_open_json(self.text, at):
+            if self._fast <= 0 and not _may_open_json(self.text, at):
                 return at, None, at + 1
             return self._json_at(at)
         if char == "[":
-            if _may_open_json(self.text, at):
+            if self._fast > 0 or _may_open_json(self.text, at):
                 found = self._json_at(at)
                 if found[1] is not None or found[2] > at + 1:
                     return found  # calls, a whole value, or a run of failed brackets
