@@ -118,8 +118,8 @@ def test_nested_balanced_calls_are_linear() -> None:
 # ------------------------------------------------------------------------------ garbage first
 
 GARBAGE = {
-    "open brackets": "[" * 100_000,
-    "open braces": "{" * 100_000,
+    "open brackets": "[" * 50_000,
+    "open braces": "{" * 50_000,
     "open objects": '{"a":' * 20_000,
     "open strings": '{"' * 50_000,
     "deep valid JSON": "[" * 50_000 + "]" * 50_000,
@@ -128,11 +128,11 @@ GARBAGE = {
     "nested calls": "brave_search.call(" * 5_000 + ")" * 5_000,
     "open pythonic lists": "[get_weather(a=" * 5_000,
     "function tags": "<function=" * 10_000,
-    "unterminated string": '{"a": "' + "x" * 100_000,
+    "unterminated string": '{"a": "' + "x" * 50_000,
     "unterminated triple quote": "brave_search.call(q='''" + "x(" * 50_000,
     "quote in prose": "I'll say {\"weird: stuff",
-    "deep parentheses": "(" * 100_000,
-    "deep unary minus": "brave_search.call(query=" + "-" * 100_000 + "1)",
+    "deep parentheses": "(" * 50_000,
+    "deep unary minus": "brave_search.call(query=" + "-" * 50_000 + "1)",
     "huge number": '{"name": "get_weather", "parameters": {"a": ' + "1" * 10_000 + "}}",
     "deep arguments": '{"name": "get_weather", "parameters": '
     + '{"a":' * 10_000
@@ -166,15 +166,15 @@ def test_a_real_call_after_garbage_is_found(
 @pytest.mark.parametrize(
     "text",
     [
-        "[" * 100_000,
-        "{" * 100_000,
-        '{"a":' * 100_000,
-        "[" * 100_000 + "]" * 100_000,
-        "(" * 100_000 + ")" * 100_000,
-        "[get_weather(a=" + "[" * 100_000 + "]" * 100_000 + ")]",
-        "get_weather(a=" + "-" * 100_000 + "1)",
-        '{"name": "get_weather", "parameters": "' + "[" * 100_000 + "]" * 100_000 + '"}',
-        "<|python_tag|>" + "[" * 100_000,
+        "[" * 20_000,
+        "{" * 20_000,
+        '{"a":' * 20_000,
+        "[" * 20_000 + "]" * 20_000,
+        "(" * 20_000 + ")" * 20_000,
+        "[get_weather(a=" + "[" * 20_000 + "]" * 20_000 + ")]",
+        "get_weather(a=" + "-" * 20_000 + "1)",
+        '{"name": "get_weather", "parameters": "' + "[" * 20_000 + "]" * 20_000 + '"}',
+        "<|python_tag|>" + "[" * 20_000,
     ],
     ids=lambda t: repr(t[:20]),
 )
