@@ -1,8 +1,8 @@
 """The tool-call text parser costs time linear in the text, whatever the model wrote.
 
 - Timing ratios, never absolute times: each degenerate text is parsed at 10 KB, 100 KB and
-  1 MB; the best of a few runs at each size must grow about tenfold per step (a quadratic
-  parser grows a hundredfold). The 1 MB run is skipped once the 100 KB ratio has failed, so
+  1 MB; the best of a few runs (CPU time) at each size must grow about tenfold per step (a
+  quadratic parser grows a hundredfold). The 1 MB run is skipped once the 100 KB ratio has failed, so
   a quadratic parser fails in seconds rather than minutes.
 - A real call after any of that garbage is still found, and nesting of any depth (even
   when called near the recursion limit) neither raises nor loses the call.
@@ -64,12 +64,14 @@ DEGENERATE = [
 
 
 def best_time(fn: Callable[[], object], repeats: int, give_up: float) -> float:
-    """The best of ``repeats`` runs; stops after a run slower than ``give_up`` seconds."""
+    """The best of ``repeats`` runs, in CPU time of this thread (a busy machine preempts long
+    runs more often than short ones, which skews wall-clock ratios); stops after a run slower
+    than ``give_up`` seconds."""
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.thread_time()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.thread_time() - start)
         if best > give_up:
             break
     return best
