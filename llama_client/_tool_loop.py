@@ -10,6 +10,11 @@ History and servers that accept one call per assistant message: the stock Llama 
 chat templates raise on an assistant message with two tool calls (llama-server answers 400).
 With ``split_tool_calls=True`` (the default) several calls of one reply are written as
 consecutive ``assistant`` (one call) + ``tool`` pairs, which every server accepts.
+
+Bounds: a reply asking for more than ``max_tool_calls`` calls (default
+:data:`DEFAULT_MAX_TOOL_CALLS`) raises :class:`~llama_client.TooManyToolCallsError` before
+any of them runs; a model (or a server) can write thousands. The async loop runs at most
+``max_concurrency`` tools at a time (default :data:`DEFAULT_MAX_CONCURRENCY`).
 """
 
 from __future__ import annotations
@@ -24,14 +29,32 @@ from pydantic import BaseModel
 
 from ._tool_calls import new_tool_call_id
 from ._validation import normalize_messages
-from .errors import InvalidRequestError, MaxToolRoundsError, ToolCallArgumentsError
+from .errors import (
+    InvalidRequestError,
+    MaxToolRoundsError,
+    ToolCallArgumentsError,
+    TooManyToolCallsError,
+)
 from .tools import Tool, ToolSet
 from .types.chat import ChatCompletion, ToolCall, Usage
 
 if TYPE_CHECKING:
     from .resources.chat import AsyncCompletions, Completions
 
-__all__ = ["PlannedCall", "ToolLoop", "ToolRunResult", "arun_tools", "run_tools"]
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_TOOL_CALLS",
+    "PlannedCall",
+    "ToolLoop",
+    "ToolRunResult",
+    "arun_tools",
+    "run_tools",
+]
+
+#: At most this many tool calls per reply, by default (``run_tools(max_tool_calls=...)``).
+DEFAULT_MAX_TOOL_CALLS = 64
+#: The async loop runs at most this many tools at once, by default (``max_concurrency``).
+DEFAULT_MAX_CONCURRENCY = 8
 
 
 @dataclass
@@ -79,16 +102,16 @@ class ToolLoop:
         raise_tool_errors: bool,
         split_tool_calls: bool,
         tool_choice: object,
+        max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     ) -> None:
-        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-            raise InvalidRequestError(
-                "max_rounds", f"must be a positive integer, got {max_rounds!r}"
-            )
+        _check_positive("max_rounds", max_rounds)
+        _check_positive("max_tool_calls", max_tool_calls)
         self.tools = ToolSet.from_param(tools)
         if not self.tools:
             raise InvalidRequestError("tools", "run_tools needs at least one tool")
         self.messages: list[dict[str, Any]] = [dict(m) for m in normalize_messages(messages)]
         self.max_rounds = max_rounds
+        self.max_tool_calls = max_tool_calls
         self.raise_tool_errors = raise_tool_errors
         self.split_tool_calls = split_tool_calls
         self.tool_choice = tool_choice
@@ -137,6 +160,10 @@ class ToolLoop:
         if not calls:
             self.messages.append(_assistant(message.content, None))
             return self._result(completion)
+        if len(calls) > self.max_tool_calls:
+            raise TooManyToolCallsError(
+                len(calls), self.max_tool_calls, list(self.messages), completion
+            )
         calls = [c if c.id else c.model_copy(update={"id": new_tool_call_id()}) for c in calls]
         pending = [
             c for c in calls if (t := self.tools.get(c.function.name)) is not None and not t.handler
@@ -201,6 +228,11 @@ class ToolLoop:
         )
 
 
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequestError(name, f"must be a positive integer, got {value!r}")
+
+
 def tool_output(value: object) -> str:
     """A tool's return value as the text of a ``tool`` message."""
     if isinstance(value, str):
@@ -253,6 +285,7 @@ def run_tools(
     raise_tool_errors: bool,
     split_tool_calls: bool,
     params: Mapping[str, Any],
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
 ) -> ToolRunResult:
     """The synchronous loop: tools run one after the other, in the order they were called."""
     params = dict(params)
@@ -263,6 +296,7 @@ def run_tools(
         raise_tool_errors=raise_tool_errors,
         split_tool_calls=split_tool_calls,
         tool_choice=params.pop("tool_choice", None),
+        max_tool_calls=max_tool_calls,
     )
     loop.check_runnable(allow_async=False)
     while True:
@@ -294,12 +328,15 @@ async def arun_tools(
     raise_tool_errors: bool,
     split_tool_calls: bool,
     params: Mapping[str, Any],
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
 ) -> ToolRunResult:
-    """The async loop: the calls of one reply run concurrently (``asyncio.gather``).
+    """The async loop: the calls of one reply run concurrently, ``max_concurrency`` at a time.
 
     Sync tool functions are called directly in the event loop; make slow ones async.
     """
     params = dict(params)
+    _check_positive("max_concurrency", max_concurrency)
     loop = ToolLoop(
         messages,
         tools,
@@ -307,6 +344,7 @@ async def arun_tools(
         raise_tool_errors=raise_tool_errors,
         split_tool_calls=split_tool_calls,
         tool_choice=params.pop("tool_choice", None),
+        max_tool_calls=max_tool_calls,
     )
     while True:
         completion = await completions.create(
@@ -315,17 +353,19 @@ async def arun_tools(
         plan = loop.plan(completion)
         if isinstance(plan, ToolRunResult):
             return plan
-        outputs = await asyncio.gather(*(_run_async(loop, p) for p in plan))
+        slots = asyncio.Semaphore(max_concurrency)
+        outputs = await asyncio.gather(*(_run_async(loop, p, slots) for p in plan))
         loop.record(plan, outputs)
 
 
-async def _run_async(loop: ToolLoop, planned: PlannedCall) -> str:
+async def _run_async(loop: ToolLoop, planned: PlannedCall, slots: asyncio.Semaphore) -> str:
     if planned.error is not None or planned.tool is None or planned.tool.handler is None:
         return planned.error or ""
-    try:
-        value = planned.tool.handler(**planned.arguments)
-        if isinstance(value, Awaitable):
-            value = await value
-        return tool_output(value)
-    except Exception as exc:
-        return loop.tool_failed(planned, exc)
+    async with slots:
+        try:
+            value = planned.tool.handler(**planned.arguments)
+            if isinstance(value, Awaitable):
+                value = await value
+            return tool_output(value)
+        except Exception as exc:
+            return loop.tool_failed(planned, exc)

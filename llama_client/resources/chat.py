@@ -222,6 +222,7 @@ class Chat:
         max_rounds: int = 8,
         raise_tool_errors: bool = False,
         split_tool_calls: bool = True,
+        max_tool_calls: int = 64,  # _tool_loop.DEFAULT_MAX_TOOL_CALLS
         **params: Unpack[RunToolsParams],
     ) -> ToolRunResult:
         """Call the model, run the tools it asks for, send the results back; repeat.
@@ -229,6 +230,8 @@ class Chat:
         Stops at a reply without tool calls (``result.final``), or when a called tool has no
         handler (``result.pending_tool_calls``). After ``max_rounds`` requests that all asked
         for tools, raises :class:`~llama_client.MaxToolRoundsError` carrying the conversation.
+        A reply asking for more than ``max_tool_calls`` calls raises
+        :class:`~llama_client.TooManyToolCallsError` before any of them runs.
         A tool that raises, or arguments that fail validation, are reported to the model as
         the tool's result (``raise_tool_errors=True`` re-raises tool exceptions instead).
         ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
@@ -245,6 +248,7 @@ class Chat:
             raise_tool_errors=raise_tool_errors,
             split_tool_calls=split_tool_calls,
             params=params,
+            max_tool_calls=max_tool_calls,
         )
 
 
@@ -431,13 +435,18 @@ class AsyncChat:
         max_rounds: int = 8,
         raise_tool_errors: bool = False,
         split_tool_calls: bool = True,
+        max_tool_calls: int = 64,  # _tool_loop.DEFAULT_MAX_TOOL_CALLS
+        max_concurrency: int = 8,  # _tool_loop.DEFAULT_MAX_CONCURRENCY
         **params: Unpack[RunToolsParams],
     ) -> ToolRunResult:
-        """The async twin of :meth:`Chat.run_tools`; the calls of one reply run concurrently.
+        """The async twin of :meth:`Chat.run_tools`; the calls of one reply run concurrently,
+        at most ``max_concurrency`` at a time.
 
         Stops at a reply without tool calls (``result.final``), or when a called tool has no
         handler (``result.pending_tool_calls``). After ``max_rounds`` requests that all asked
         for tools, raises :class:`~llama_client.MaxToolRoundsError` carrying the conversation.
+        A reply asking for more than ``max_tool_calls`` calls raises
+        :class:`~llama_client.TooManyToolCallsError` before any of them runs.
         A tool that raises, or arguments that fail validation, are reported to the model as
         the tool's result (``raise_tool_errors=True`` re-raises tool exceptions instead).
         ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
@@ -454,4 +463,6 @@ class AsyncChat:
             raise_tool_errors=raise_tool_errors,
             split_tool_calls=split_tool_calls,
             params=params,
+            max_tool_calls=max_tool_calls,
+            max_concurrency=max_concurrency,
         )
