@@ -36,7 +36,7 @@ __all__ = ["StructuredOutput", "response_format_for"]
 
 T = TypeVar("T")
 
-_FENCED = re.compile(r"^\s*```[A-Za-z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+_LANGUAGE = re.compile(r"[A-Za-z]*")
 _MAX_ERRORS_SHOWN = 8
 
 
@@ -134,21 +134,24 @@ class StructuredOutput(Generic[T]):
         except ValueError as exc:
             self._retry(completion, text, str(exc))
             return None
+        except RecursionError:  # a model whose own validation recursed too deep
+            self._retry(completion, text, "nested too deeply to validate")
+            return None
         self.attempts.append(text)
         data = completion.model_dump()
         data["choices"][0]["message"]["parsed"] = parsed
         return cast("ParsedChatCompletion[T]", ParsedChatCompletion.model_validate(data))
 
     def _parse(self, text: str) -> object:
-        fenced = _FENCED.match(text)
-        if fenced:
-            text = fenced.group(1)
+        text = _unfence(text)
         if self.model is not None:
             return self.model.model_validate_json(text)
         try:
             value = json.loads(text)
         except ValueError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("not valid JSON: nested too deeply to decode") from None
         if self.response_format["type"] == "json_object" and not isinstance(value, dict):
             raise ValueError(f"expected a JSON object, got {type(value).__name__}")
         return value
@@ -179,6 +182,20 @@ class StructuredOutput(Generic[T]):
             usage=self.usage,
             completion=completion,
         )
+
+
+def _unfence(text: str) -> str:
+    """The text inside a Markdown code fence around the whole reply, else the text.
+
+    One pass over the text (a regular expression for this backtracked: cubic time on a fence
+    followed by a run of whitespace, which JSON-mode models do write).
+    """
+    stripped = text.strip()
+    if len(stripped) < 6 or not (stripped.startswith("```") and stripped.endswith("```")):
+        return text
+    inner = stripped[3:-3]
+    language = _LANGUAGE.match(inner)
+    return inner[language.end() if language else 0 :].strip()
 
 
 def _describe(exc: ValidationError) -> str:

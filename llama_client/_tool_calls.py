@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidRequestError
-from .llama_format import could_start_tool_call, extract_tool_calls
+from .llama_format import call_markers, extract_tool_calls, starts_like_call
 from .tools import ToolSet
 from .types.chat import ChatCompletion, FunctionCall, ToolCall
 
@@ -98,13 +98,19 @@ class TextHoldBack:
     ``feed`` returns what may be shown now. Once the reply is known to be plain text,
     everything passes straight through. ``release(is_call)`` at the end returns the held text
     unless it turned out to be a tool call.
+
+    Linear in the length of the stream: deciding looks only at the first characters after
+    leading whitespace (as many as the longest marker), kept apart from the held text, so no
+    delta makes it re-read what came before.
     """
 
-    __slots__ = ("_buffer", "_held", "_names")
+    __slots__ = ("_buffer", "_head", "_held", "_markers", "_probe")
 
     def __init__(self, names: frozenset[str]) -> None:
-        self._names = names
+        self._markers = call_markers(names)
+        self._probe = max(len(m) for m in self._markers)
         self._buffer: list[str] = []
+        self._head = ""  # the reply so far without leading whitespace, up to _probe chars
         self._held: bool | None = None  # None: undecided; True: holding; False: passing
 
     def feed(self, text: str) -> str:
@@ -112,7 +118,9 @@ class TextHoldBack:
             return text
         self._buffer.append(text)
         if self._held is None:
-            verdict = could_start_tool_call("".join(self._buffer), self._names)
+            head = self._head + text if self._head else text.lstrip()
+            self._head = head[: self._probe]
+            verdict = starts_like_call(self._head, self._markers)
             if verdict is None:
                 return ""
             self._held = verdict

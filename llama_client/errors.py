@@ -21,8 +21,10 @@ The hierarchy::
         │   └── InternalServerError (>= 500)
         ├── StreamError                           an event stream broke or carried an error
         └── ResponseValidationError               a success status whose body is not what it should be
-            └── ToolCallArgumentsError            a tool call's arguments are not valid JSON / not valid
-                                                  for the tool's parameters
+            ├── ToolCallArgumentsError            a tool call's arguments are not valid JSON / not valid
+            │                                     for the tool's parameters
+            └── TooManyToolCallsError             run_tools(): one reply asked for more than
+                                                  max_tool_calls calls; none was run
     ├── MaxToolRoundsError                        run_tools() hit max_rounds; carries the conversation
     └── StructuredOutputError                     parse(): no valid reply after every retry
         └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
@@ -65,6 +67,7 @@ __all__ = [
     "StreamError",
     "StructuredOutputError",
     "StructuredOutputTruncatedError",
+    "TooManyToolCallsError",
     "ToolCallArgumentsError",
     "ToolUseFailedError",
     "UnprocessableEntityError",
@@ -276,6 +279,32 @@ class ToolCallArgumentsError(ResponseValidationError):
         self.tool_name = tool_name
         self.arguments = arguments
         self.errors = errors
+
+
+class TooManyToolCallsError(ResponseValidationError):
+    """``run_tools``: one reply asked for more tool calls than ``max_tool_calls`` allows.
+
+    None of them was run. ``count`` is how many the reply asked for, ``max_tool_calls`` the
+    limit, ``messages`` the conversation before that reply (a valid history) and
+    ``completion`` the reply itself.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        max_tool_calls: int,
+        messages: list[dict[str, Any]],
+        completion: ChatCompletion,
+    ) -> None:
+        super().__init__(
+            f"The model asked for {count} tool calls in one reply; run_tools runs at most "
+            f"{max_tool_calls} (max_tool_calls). None was run: the reply is in .completion and "
+            "the conversation before it in .messages."
+        )
+        self.count = count
+        self.max_tool_calls = max_tool_calls
+        self.messages = messages
+        self.completion = completion
 
 
 class MaxToolRoundsError(LlamaClientError):

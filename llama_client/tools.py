@@ -232,7 +232,14 @@ class Tool(Generic[P, R]):
             value = FunctionCall(name=self.name, arguments=arguments).parsed_arguments()
         elif isinstance(arguments, Mapping):
             value = dict(arguments)
-            raw = json.dumps(value, ensure_ascii=False, default=str)
+            try:
+                raw = json.dumps(value, ensure_ascii=False, default=str)
+            except RecursionError:
+                raise ToolCallArgumentsError(
+                    self.name, "<not shown>", ["nested too deeply to encode"]
+                ) from None
+            except ValueError as exc:  # a circular reference
+                raise ToolCallArgumentsError(self.name, "<not shown>", [str(exc)]) from None
         else:
             raise ToolCallArgumentsError(
                 self.name,
@@ -245,6 +252,10 @@ class Tool(Generic[P, R]):
             validated = self.arguments_model.model_validate(value)
         except ValidationError as exc:
             raise ToolCallArgumentsError(self.name, raw, _error_lines(exc)) from None
+        except RecursionError:
+            raise ToolCallArgumentsError(
+                self.name, raw, ["nested too deeply to validate"]
+            ) from None
         return {field: getattr(validated, field) for field in type(validated).model_fields}
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

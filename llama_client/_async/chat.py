@@ -222,6 +222,8 @@ class AsyncChat:
         max_rounds: int = 8,
         raise_tool_errors: bool = False,
         split_tool_calls: bool = True,
+        max_tool_calls: int = 64,  # _tool_loop.DEFAULT_MAX_TOOL_CALLS
+        max_concurrency: int = 8,  # _tool_loop.DEFAULT_MAX_CONCURRENCY
         **params: Unpack[RunToolsParams],
     ) -> ToolRunResult:
         """Call the model, run the tools it asks for, send the results back; repeat.
@@ -229,12 +231,15 @@ class AsyncChat:
         Stops at a reply without tool calls (``result.final``), or when a called tool has no
         handler (``result.pending_tool_calls``). After ``max_rounds`` requests that all asked
         for tools, raises :class:`~llama_client.MaxToolRoundsError` carrying the conversation.
+        A reply asking for more than ``max_tool_calls`` calls raises
+        :class:`~llama_client.TooManyToolCallsError` before any of them runs.
         A tool that raises, or arguments that fail validation, are reported to the model as
         the tool's result (``raise_tool_errors=True`` re-raises tool exceptions instead).
         ``split_tool_calls`` writes several calls of one reply as separate assistant+tool
         pairs, for chat templates that allow one call per message (stock Llama 3.1).
-        The calls of one reply run concurrently in the async client, and in order in the sync
-        client (which refuses async tools).
+        The calls of one reply run concurrently in the async client, at most
+        ``max_concurrency`` at a time, and one after the other in the sync client (which
+        refuses async tools).
         """
         from .tool_loop import arun_tools  # loaded on first use
 
@@ -247,4 +252,6 @@ class AsyncChat:
             raise_tool_errors=raise_tool_errors,
             split_tool_calls=split_tool_calls,
             params=params,
+            max_tool_calls=max_tool_calls,
+            max_concurrency=max_concurrency,
         )

@@ -11,9 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._tool_loop import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_TOOL_CALLS,
     PlannedCall,
     ToolLoop,
     ToolRunResult,
+    _check_positive,
     as_returned,
     run_in_order,
     tool_output,
@@ -35,14 +38,18 @@ def run_tools(
     raise_tool_errors: bool,
     split_tool_calls: bool,
     params: Mapping[str, Any],
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
 ) -> ToolRunResult:
     """Call the model, run the tools it asks for, send the results back; repeat.
 
-    The calls of one reply run concurrently in the async client (``asyncio.gather``) and one
-    after the other, in the order they were called, in the sync client. Sync tool functions
-    are called directly in the event loop; make slow ones async.
+    The calls of one reply run concurrently in the async client (``asyncio.gather``, at most
+    ``max_concurrency`` at a time) and one after the other, in the order they were called, in
+    the sync client. Sync tool functions are called directly in the event loop; make slow
+    ones async.
     """
     params = dict(params)
+    _check_positive("max_concurrency", max_concurrency)
     loop = ToolLoop(
         messages,
         tools,
@@ -50,6 +57,7 @@ def run_tools(
         raise_tool_errors=raise_tool_errors,
         split_tool_calls=split_tool_calls,
         tool_choice=params.pop("tool_choice", None),
+        max_tool_calls=max_tool_calls,
     )
     loop.check_runnable(allow_async=False)
 
@@ -68,4 +76,4 @@ def run_tools(
         plan = loop.plan(completion)
         if isinstance(plan, ToolRunResult):
             return plan
-        loop.record(plan, run_in_order(run, plan))
+        loop.record(plan, run_in_order(run, plan, max_concurrency))

@@ -86,19 +86,21 @@ class FunctionCall(ResponseModel):
         """The arguments as a dict. ``""`` (some servers' way of saying "none") gives ``{}``.
 
         Raises :class:`~llama_client.ToolCallArgumentsError` when the text is not a JSON object
-        (e.g. a call cut off by ``max_tokens``).
+        (e.g. a call cut off by ``max_tokens``) or is nested too deeply to decode.
         """
         text = self.arguments
         if not text.strip():
             return {}
         try:
             value = json.loads(text)
+            if isinstance(value, str):
+                # Double-encoded: a JSON string holding the JSON object.
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
         except ValueError as exc:
             raise ToolCallArgumentsError(self.name, text, [f"not valid JSON: {exc}"]) from None
-        if isinstance(value, str):
-            # Double-encoded: a JSON string holding the JSON object.
-            with contextlib.suppress(ValueError):
-                value = json.loads(value)
+        except RecursionError:
+            raise ToolCallArgumentsError(self.name, text, ["nested too deeply to decode"]) from None
         if not isinstance(value, dict):
             raise ToolCallArgumentsError(
                 self.name, text, [f"expected a JSON object, got {type(value).__name__}"]
