@@ -2,9 +2,12 @@
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ._chat_stream import AsyncChatCompletionStream, ChatCompletionAccumulator, ChatCompletionStream
+from ._async.chat_stream import AsyncChatCompletionStream
+from ._async.streaming import AsyncStream
+from ._chat_stream import ChatCompletionAccumulator
 from ._response import APIResponse
-from ._streaming import AsyncStream, Stream
+from ._sync.chat_stream import ChatCompletionStream
+from ._sync.streaming import Stream
 from ._version import __version__
 from .client import (
     DEFAULT_BASE_URL,

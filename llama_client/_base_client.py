@@ -1,9 +1,10 @@
-"""What both clients share: configuration, request building and response interpretation.
+"""What both clients share: configuration, and planning each call, without I/O.
 
 :class:`_BaseClient` resolves the configuration (arguments, then environment, then defaults,
-per provider), plans every chat call (validation, tool and provider preparation, the request
-for each provider it may go to) and interprets every response, all without doing I/O. The
-sync and async clients in :mod:`llama_client.client` only add the sending.
+per provider) and plans every call (:meth:`_BaseClient._plan`: validation, routing, provider
+preparation, the request for each provider it may go to, fallback order and the bookkeeping
+of fallback), all without doing I/O. The clients in :mod:`llama_client._async.client` (and
+its generated sync twin) add the one verb that sends a planned call.
 """
 
 from __future__ import annotations
@@ -16,27 +17,23 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
-from ._response import parse_model
 from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
 from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
-from .providers import Fallback, ModelInfo, Provider, catalog, find_provider, get_provider
+from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
 from .providers.base import UnsupportedPolicy
-from .types.chat import ChatCompletion, ChatCompletionChunk
-from .types.params import (
-    MessageParam,
-)
+from .types.chat import ChatCompletionChunk
 
 if TYPE_CHECKING:
-    from ._tool_calls import ToolCallPolicy
+    from ._call import Call
 
 #: vLLM's default address: what the client talks to when nothing else is configured.
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
@@ -56,8 +53,8 @@ logger = logging.getLogger("llama_client")
 
 #: ``provider=`` accepts a registered name, a Provider, or an ordered list of them (fallback).
 ProviderSpec = str | Provider | Sequence[str | Provider]
-#: One planned attempt of a chat call: the provider endpoint and the request for it.
-ChatAttempt = tuple[Endpoint, httpx.Request]
+#: One planned attempt of a call: the provider endpoint and the request for it.
+Attempt = tuple[Endpoint, httpx.Request]
 
 
 class _Unset:
@@ -328,12 +325,32 @@ def _as_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or 5.0))
 
 
-def _async_http(name: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """The async httpx client for ``transport=``: httpx's own pool, or aiohttp's (lazy import)."""
-    if name == "httpx":
+#: ``transport=`` of AsyncLlamaClient: httpx's own pool, or aiohttp's (an optional extra).
+AsyncTransportName = Literal["httpx", "aiohttp"]
+#: ``transport=`` of LlamaClient: the aiohttp transport is async only.
+TransportName = Literal["httpx"]
+
+
+def _async_http(
+    http_client: httpx.AsyncClient | None, transport: str, timeout: httpx.Timeout
+) -> httpx.AsyncClient:
+    """The async client's httpx client: the caller's, or one with the pool of ``transport``."""
+    if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+        raise InvalidRequestError(
+            "http_client", "must be an httpx.AsyncClient (use LlamaClient for httpx.Client)"
+        )
+    if http_client is not None and transport != "httpx":
+        raise InvalidRequestError(
+            "transport", "cannot be combined with http_client (give that client the transport)"
+        )
+    if http_client is not None:
+        return http_client
+    if transport == "httpx":
         return httpx.AsyncClient(timeout=timeout, limits=DEFAULT_LIMITS)
-    if name != "aiohttp":
-        raise InvalidRequestError("transport", f"must be 'httpx' or 'aiohttp', got {name!r}")
+    if transport != "aiohttp":
+        raise InvalidRequestError(
+            "transport", f"must be 'httpx' or 'aiohttp', got {transport!r}"
+        )
     try:
         from ._aiohttp_transport import AiohttpClient
     except ImportError as exc:
@@ -343,17 +360,34 @@ def _async_http(name: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
     return AiohttpClient(timeout=timeout, limits=AIOHTTP_LIMITS)
 
 
+def _sync_http(
+    http_client: httpx.Client | None, transport: str, timeout: httpx.Timeout
+) -> httpx.Client:
+    """The sync client's httpx client: the caller's, or one of its own."""
+    if http_client is not None and not isinstance(http_client, httpx.Client):
+        raise InvalidRequestError(
+            "http_client",
+            "must be an httpx.Client (use AsyncLlamaClient for httpx.AsyncClient)",
+        )
+    if transport != "httpx":
+        raise InvalidRequestError(
+            "transport", f"must be 'httpx' (aiohttp is for AsyncLlamaClient), got {transport!r}"
+        )
+    return http_client or httpx.Client(timeout=timeout, limits=DEFAULT_LIMITS)
+
+
 def _timeout_dict(value: float | httpx.Timeout | None) -> dict[str, float | None]:
     return _as_timeout(value).as_dict()
 
 
 class _BaseClient:
-    """Configuration, request building and response interpretation shared by both clients."""
+    """Configuration and call planning shared by both clients."""
 
     base_url: str
     model: str | None
     timeout: httpx.Timeout
     max_retries: int
+    _http: httpx.Client | httpx.AsyncClient
 
     def __init__(
         self,
@@ -432,6 +466,11 @@ class _BaseClient:
     def providers(self) -> list[str]:
         """The names of this client's providers, in fallback order."""
         return [ep.name for ep in self._endpoints]
+
+    @property
+    def provider_adapters(self) -> list[Provider]:
+        """This client's :class:`~llama_client.providers.Provider` adapters, in fallback order."""
+        return [ep.provider for ep in self._endpoints]
 
     def _copy_kwargs(self) -> dict[str, Any]:
         """Arguments that rebuild this client's providers (for ``with_options``)."""
@@ -600,34 +639,21 @@ class _BaseClient:
             "server): pass model=... to the client or the call",
         )
 
-    def _chat_plan(
-        self,
-        http: httpx.Client | httpx.AsyncClient,
-        messages: Sequence[MessageParam],
-        model: str | None,
-        stream: bool,
-        params: Mapping[str, Any],
-        *,
-        want_usage: bool = False,
-    ) -> tuple[list[ChatAttempt], ToolCallPolicy | None]:
-        """Validate a chat call and build its request for each provider it may go to, and
-        what to do with the reply's tool calls (None without tools).
+    def _plan(self, call: Call[Any]) -> list[Attempt]:
+        """The request of ``call`` for each provider it may go to, in fallback order (no I/O).
 
         Everything that can be refused is refused here, before any I/O. With several
-        providers, one that cannot serve the call (model not offered, a parameter refused)
+        providers, one that cannot serve a chat call (model not offered, a parameter refused)
         is left out; the call fails only when none can.
         """
-        tool_policy: ToolCallPolicy | None = None
-        if "tools" in params or "parse_tool_calls" in params:
-            # Tool support is imported on first use, keeping `import llama_client` light.
-            from ._tool_calls import prepare_tool_params
-
-            params, tool_policy = prepare_tool_params(params)
-        endpoints, name = self._route(model)
-        body = build_chat_body(messages, name, stream, params)
+        params = call.params
+        if params is None:
+            return self._plan_plain(call)
+        endpoints, name = self._route(call.model)
+        body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
-        from_env = not model and self._model_from_env
-        attempts: list[ChatAttempt] = []
+        from_env = not call.model and self._model_from_env
+        attempts: list[Attempt] = []
         refused: InvalidRequestError | None = None
         for ep in endpoints:
             try:
@@ -637,7 +663,10 @@ class _BaseClient:
                     if sent != name:
                         ep_body = {**body, "model": sent}
                 prepared = ep.provider.prepare(
-                    ep_body, stream=stream, want_usage=want_usage, unsupported=self._unsupported
+                    ep_body,
+                    stream=call.stream,
+                    want_usage=call.want_usage,
+                    unsupported=self._unsupported,
                 )
             except InvalidRequestError as exc:
                 if len(endpoints) == 1:
@@ -650,12 +679,12 @@ class _BaseClient:
             if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)
                 check_headers("provider", prepared.headers)
             request = self._build_request(
-                http,
-                "POST",
-                "/chat/completions",
+                self._http,
+                call.method,
+                call.path,
                 body=prepared.body,
                 options=options,
-                stream=stream,
+                stream=call.stream,
                 endpoint=ep,
                 provider_headers=prepared.headers,
             )
@@ -663,10 +692,27 @@ class _BaseClient:
         if not attempts:
             assert refused is not None
             raise refused
+        return self._in_fallback_order(attempts)
+
+    def _plan_plain(self, call: Call[Any]) -> list[Attempt]:
+        """A call without a body: to the provider its model routes to, else to every one."""
+        options = self._check_options(call.options or {})
+        if call.model is None:
+            endpoints, path = self._endpoints, call.path
+        else:
+            endpoints, name = self._route(call.model)
+            path = f"{call.path}/{name}"
+        attempts = [
+            (ep, self._build_request(self._http, call.method, path, options=options, endpoint=ep))
+            for ep in endpoints
+        ]
+        return self._in_fallback_order(attempts)
+
+    def _in_fallback_order(self, attempts: list[Attempt]) -> list[Attempt]:
         if len(attempts) > 1:
             order = self._fallback.order([ep.name for ep, _ in attempts])
             attempts = [attempts[i] for i in order]
-        return attempts, tool_policy
+        return attempts
 
     def _warn_dropped(self, provider: str, param: str, reason: str) -> None:
         if self._unsupported != "warn" or (provider, param) in self._warned:
@@ -694,23 +740,10 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
-    def _finish_chat(
-        ep: Endpoint, response: httpx.Response, tool_policy: ToolCallPolicy | None
-    ) -> ChatCompletion:
-        completion = ep.provider.normalize_completion(parse_model(response, ChatCompletion))
-        if tool_policy:
-            completion = tool_policy.apply(completion)
-        completion._provider = ep.name
-        return completion
-
-    @staticmethod
     def _decoder(ep: Endpoint) -> ChatChunkDecoder:
         if ep.secrets:
             return _RedactingDecoder(ep.provider.chunk_normalizer(), ep.secrets)
         return ChatChunkDecoder(ep.provider.chunk_normalizer())
-
-    def _catalog(self) -> list[ModelInfo]:
-        return catalog([ep.provider for ep in self._endpoints])
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:

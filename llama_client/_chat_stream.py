@@ -4,19 +4,18 @@
 (``n > 1`` streams interleave, and index 1 may come first), tool-call deltas merged by their
 ``index`` (id and name arrive once, or repeated in every delta, depending on the server;
 arguments arrive as fragments), finish_reason, logprobs and the usage chunk.
-:class:`ChatCompletionStream` and :class:`AsyncChatCompletionStream` feed it while the caller
+:class:`~llama_client.ChatCompletionStream` and :class:`~llama_client.AsyncChatCompletionStream`
+(in :mod:`llama_client._async.chat_stream` and its generated sync twin) feed it while the caller
 iterates.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from types import TracebackType
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ._streaming import AsyncStream, Stream
 from .errors import ResponseValidationError, preview
 from .types.chat import (
     ChatCompletion,
@@ -28,15 +27,9 @@ from .types.chat import (
 )
 
 if TYPE_CHECKING:  # the tool-call modules load on first use of tools=
-    from ._tool_calls import TextHoldBack, ToolCallPolicy
+    from ._tool_calls import TextHoldBack
 
-__all__ = [
-    "AsyncChatCompletionStream",
-    "AsyncChatCompletionStreamManager",
-    "ChatCompletionAccumulator",
-    "ChatCompletionStream",
-    "ChatCompletionStreamManager",
-]
+__all__ = ["ChatCompletionAccumulator"]
 
 
 class _ToolCallState:
@@ -252,225 +245,16 @@ def _held_text(hold: TextHoldBack, final: ChatCompletion) -> str:
     return hold.release(False)
 
 
-class ChatCompletionStream:
-    """What ``with client.chat.completions.stream(...) as s`` gives.
-
-    Iterate it for the raw chunks, or use :attr:`text_stream` for the text of the first choice;
-    :meth:`get_final_completion` reads whatever is left and returns the whole ChatCompletion.
-    """
-
-    def __init__(
-        self, stream: Stream[ChatCompletionChunk], tool_policy: ToolCallPolicy | None = None
-    ) -> None:
-        self._stream = stream
-        self._acc = ChatCompletionAccumulator()
-        self._policy = tool_policy
-        self._final: ChatCompletion | None = None
-
-    @property
-    def response(self) -> Any:
-        """The underlying ``httpx.Response``."""
-        return self._stream.response
-
-    @property
-    def provider_name(self) -> str | None:
-        """The provider that answered."""
-        return self._stream.provider_name
-
-    # A plain iterator, not a generator: a generator kept on ``self`` would hold ``self``, and
-    # that cycle would leave an abandoned stream (and its connection) to the garbage collector.
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return self
-
-    def __next__(self) -> ChatCompletionChunk:
-        chunk = self._stream.__next__()
-        self._acc.add(chunk)
-        return chunk
-
-    @property
-    def text_stream(self) -> Iterator[str]:
-        """The content of choice 0 as it arrives.
-
-        When tools were offered, text that starts like a tool call is held back until the end
-        and only shown if it was not one.
-        """
-        hold = self._policy.holdback() if self._policy else None
-        for chunk in self:
-            for choice in chunk.choices:
-                if choice.index == 0 and choice.delta.content:
-                    text = hold.feed(choice.delta.content) if hold else choice.delta.content
-                    if text:
-                        yield text
-        if hold is not None:
-            rest = _held_text(hold, self.get_final_completion())
-            if rest:
-                yield rest
-
-    def until_done(self) -> None:
-        for _ in self:
-            pass
-
-    def get_final_completion(self) -> ChatCompletion:
-        """The whole ChatCompletion; with tools, its tool calls validated and completed."""
-        self.until_done()
-        if self._final is None:
-            completion = self._acc.completion()
-            completion = self._policy.apply(completion) if self._policy else completion
-            completion._provider = self._stream.provider_name
-            self._final = completion
-        return self._final
-
-    def get_final_text(self) -> str:
-        self.until_done()
-        return self._acc.text(0)
-
-    @property
-    def current_completion_snapshot(self) -> ChatCompletion:
-        return self._acc.completion()
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def __enter__(self) -> ChatCompletionStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+def __getattr__(name: str) -> object:
+    # The stream wrappers moved to llama_client._async / _sync; this import path keeps working.
+    if name in _MOVED:
+        return getattr(import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class ChatCompletionStreamManager:
-    """Opens the request when the ``with`` block is entered, closes it when it is left."""
-
-    def __init__(
-        self,
-        open_stream: Callable[[], Stream[ChatCompletionChunk]],
-        tool_policy: ToolCallPolicy | None = None,
-    ) -> None:
-        self._open = open_stream
-        self._policy = tool_policy
-        self._stream: ChatCompletionStream | None = None
-
-    def __enter__(self) -> ChatCompletionStream:
-        self._stream = ChatCompletionStream(self._open(), self._policy)
-        return self._stream
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._stream is not None:
-            self._stream.close()
-
-
-class AsyncChatCompletionStream:
-    """The async twin of :class:`ChatCompletionStream`."""
-
-    def __init__(
-        self, stream: AsyncStream[ChatCompletionChunk], tool_policy: ToolCallPolicy | None = None
-    ) -> None:
-        self._stream = stream
-        self._acc = ChatCompletionAccumulator()
-        self._policy = tool_policy
-        self._final: ChatCompletion | None = None
-
-    @property
-    def response(self) -> Any:
-        return self._stream.response
-
-    @property
-    def provider_name(self) -> str | None:
-        """The provider that answered."""
-        return self._stream.provider_name
-
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self
-
-    async def __anext__(self) -> ChatCompletionChunk:  # not a generator: see the sync twin
-        chunk = await self._stream.__anext__()
-        self._acc.add(chunk)
-        return chunk
-
-    @property
-    def text_stream(self) -> AsyncIterator[str]:
-        """The content of choice 0 as it arrives."""
-        return self._text()
-
-    async def _text(self) -> AsyncIterator[str]:
-        hold = self._policy.holdback() if self._policy else None
-        async for chunk in self:
-            for choice in chunk.choices:
-                if choice.index == 0 and choice.delta.content:
-                    text = hold.feed(choice.delta.content) if hold else choice.delta.content
-                    if text:
-                        yield text
-        if hold is not None:
-            rest = _held_text(hold, await self.get_final_completion())
-            if rest:
-                yield rest
-
-    async def until_done(self) -> None:
-        async for _ in self:
-            pass
-
-    async def get_final_completion(self) -> ChatCompletion:
-        """The whole ChatCompletion; with tools, its tool calls validated and completed."""
-        await self.until_done()
-        if self._final is None:
-            completion = self._acc.completion()
-            completion = self._policy.apply(completion) if self._policy else completion
-            completion._provider = self._stream.provider_name
-            self._final = completion
-        return self._final
-
-    async def get_final_text(self) -> str:
-        await self.until_done()
-        return self._acc.text(0)
-
-    @property
-    def current_completion_snapshot(self) -> ChatCompletion:
-        return self._acc.completion()
-
-    async def close(self) -> None:
-        await self._stream.close()
-
-    async def __aenter__(self) -> AsyncChatCompletionStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-class AsyncChatCompletionStreamManager:
-    def __init__(
-        self,
-        open_stream: Callable[[], Awaitable[AsyncStream[ChatCompletionChunk]]],
-        tool_policy: ToolCallPolicy | None = None,
-    ) -> None:
-        self._open = open_stream
-        self._policy = tool_policy
-        self._stream: AsyncChatCompletionStream | None = None
-
-    async def __aenter__(self) -> AsyncChatCompletionStream:
-        self._stream = AsyncChatCompletionStream(await self._open(), self._policy)
-        return self._stream
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._stream is not None:
-            await self._stream.close()
+_MOVED = {
+    "ChatCompletionStream": "llama_client._sync.chat_stream",
+    "ChatCompletionStreamManager": "llama_client._sync.chat_stream",
+    "AsyncChatCompletionStream": "llama_client._async.chat_stream",
+    "AsyncChatCompletionStreamManager": "llama_client._async.chat_stream",
+}

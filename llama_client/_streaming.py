@@ -1,23 +1,24 @@
-"""Streamed chat completions: chunk decoding (no I/O) and the sync and async stream objects.
+"""Streamed chat completions: chunk decoding (no I/O), and how a stream gives its connection
+back.
 
 :class:`ChatChunkDecoder` turns the bytes of an event stream into
 :class:`~llama_client.types.ChatCompletionChunk` objects and decides whether the stream ended
-properly. :class:`Stream` and :class:`AsyncStream` only move bytes from the HTTP response into
-it; they are iterators and context managers and close the response on exhaustion, on error,
-on ``close()``, when the ``with`` block is left early and when the caller drops them, never
-from inside the garbage collector (see "closing an abandoned stream" below).
+properly. The stream objects that feed it (:class:`~llama_client.Stream`,
+:class:`~llama_client.AsyncStream`) live in :mod:`llama_client._async.streaming` and its
+generated sync twin; they close the response on exhaustion, on error, on ``close()``, when the
+``with`` block is left early and when the caller drops them, never from inside the garbage
+collector (see "closing an abandoned stream" below, and the ``async_*`` / ``sync_*`` helpers
+they call, which scripts/unasync.py maps one to the other).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import TracebackType
-from typing import Generic, NoReturn, TypeVar
+from importlib import import_module
+from typing import TYPE_CHECKING, NoReturn
 
 import httpx
 from pydantic import ValidationError
@@ -26,9 +27,10 @@ from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError, error_info, preview
 from .types.chat import ChatCompletionChunk
 
-__all__ = ["AsyncStream", "ChatChunkDecoder", "Stream", "close_abandoned"]
+if TYPE_CHECKING:
+    import asyncio
 
-T = TypeVar("T")
+__all__ = ["ChatChunkDecoder", "close_abandoned"]
 
 
 class ChatChunkDecoder:
@@ -245,6 +247,8 @@ async def _aclose(source: AsyncIterator[bytes], response: httpx.Response) -> Non
 
 
 def _start_aclose(source: AsyncIterator[bytes], response: httpx.Response) -> None:
+    import asyncio
+
     task = asyncio.ensure_future(_aclose_quietly(source, response))
     _CLOSING.add(task)
     task.add_done_callback(_CLOSING.discard)
@@ -269,210 +273,74 @@ def _detach(exc: BaseException) -> None:
         todo += (e.__cause__, e.__context__)
 
 
-class Stream(Generic[T]):
-    """A synchronous stream of chunks. Iterate it; use it in ``with`` to close it early.
-
-    The connection is released when the stream ends, fails, is closed (``close()``, leaving
-    the ``with`` block) or is dropped by the caller (a ``break`` out of a ``for`` loop over it).
-    ``provider_name`` names the provider that answered (set by the client).
-    """
-
-    def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
-        self.response = response
-        self.provider_name: str | None = None
-        self._decoder = decoder
-        self._ready: list[T] = []  # decoded chunks not yet delivered, last first
-        self._source: Iterator[bytes] | None = None
-        if not _watching_gc:
-            _watch_gc()
-        source = response.iter_bytes()
-        _OPEN.add(source)
-        self._source = source
-
-    def _prime(self) -> None:
-        """Read up to the first chunk now, so a failure before it raises here; the chunk is
-        still the first one iteration yields."""
-        try:
-            first = next(self)
-        except StopIteration:
-            return
-        self._ready.append(first)
-
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        ready = self._ready
-        if ready:
-            return ready.pop()
-        decoder = self._decoder
-        source = self._source
-        try:
-            if source is not None and decoder.error is None and not decoder.done:
-                for data in source:
-                    chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
-                    if decoder.error is not None:
-                        _detach(decoder.error)
-                    if chunks:
-                        if len(chunks) > 1:
-                            chunks.reverse()
-                            self._ready = chunks
-                            return chunks.pop()
-                        return chunks[0]
-                    if decoder.done:
-                        break
-                else:
-                    self._release()
-                    chunks = decoder.finish()  # type: ignore[assignment]
-                    if chunks:
-                        chunks.reverse()
-                        self._ready = chunks
-                        return chunks.pop()
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            self._release()
-            raise _broken(exc, decoder, self.response) from exc
-        except BaseException:
-            self._release()
-            raise
-        self._release()
-        decoder.raise_pending()
-        raise StopIteration
-
-    def _release(self) -> None:
-        source = self._source
-        if source is not None:
-            self._source = None
-            _OPEN.discard(source)
-            _close_sync(source, self.response)
-        if _ABANDONED:
-            close_abandoned()
-
-    def close(self) -> None:
-        """Stop reading and release the connection."""
-        self._ready = []
-        self._decoder.error = None
-        self._release()
-        self.response.close()
-
-    def __del__(self) -> None:
-        source = getattr(self, "_source", None)
-        if source is not None and not sys.is_finalizing():
-            self._source = None
-            _abandon_sync(source, self.response)
-
-    def __enter__(self) -> Stream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+# -- the async_* helpers of AsyncStream and their sync_* twins of Stream ----------------------
 
 
-class AsyncStream(Generic[T]):
-    """An asynchronous stream of chunks: ``async for`` it; ``async with`` closes it early.
+def async_owner() -> asyncio.AbstractEventLoop | None:
+    """The event loop a new async stream belongs to (None off asyncio, e.g. trio: a dropped
+    stream is then closed by the async-generator hooks)."""
+    import asyncio  # only async streams need it
 
-    A stream the caller drops while open is closed by a task on its event loop.
-    """
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
-    def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
-        self.response = response
-        self.provider_name: str | None = None
-        self._decoder = decoder
-        self._ready: list[T] = []
-        self._source: AsyncIterator[bytes] | None = None
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:  # not on asyncio (trio): dropped streams close by async-gen hooks
-            self._loop = None
-        source = response.aiter_bytes()
-        _OPEN.add(source)
-        self._source = source
 
-    async def _prime(self) -> None:
-        """See :meth:`Stream._prime`."""
-        try:
-            first = await self.__anext__()
-        except StopAsyncIteration:
-            return
-        self._ready.append(first)
+def sync_owner() -> asyncio.AbstractEventLoop | None:
+    """A new sync stream belongs to no loop; make sure garbage collections are watched."""
+    if not _watching_gc:
+        _watch_gc()
+    return None
 
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
 
-    async def __anext__(self) -> T:
-        ready = self._ready
-        if ready:
-            return ready.pop()
-        decoder = self._decoder
-        source = self._source
-        try:
-            if source is not None and decoder.error is None and not decoder.done:
-                async for data in source:
-                    chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
-                    if decoder.error is not None:
-                        _detach(decoder.error)
-                    if chunks:
-                        if len(chunks) > 1:
-                            chunks.reverse()
-                            self._ready = chunks
-                            return chunks.pop()
-                        return chunks[0]
-                    if decoder.done:
-                        break
-                else:
-                    await self._release()
-                    chunks = decoder.finish()  # type: ignore[assignment]
-                    if chunks:
-                        chunks.reverse()
-                        self._ready = chunks
-                        return chunks.pop()
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            await self._release()
-            raise _broken(exc, decoder, self.response) from exc
-        except BaseException:
-            await self._release()
-            raise
-        await self._release()
-        decoder.raise_pending()
-        raise StopAsyncIteration
-
-    async def _release(self) -> None:
-        source = self._source
-        if source is not None:
-            self._source = None
-            _OPEN.discard(source)
-            await _aclose(source, self.response)
-
-    async def close(self) -> None:
-        self._ready = []
-        self._decoder.error = None
-        await self._release()
-        await self.response.aclose()
-
-    aclose = close
-
-    def __del__(self) -> None:
-        source = getattr(self, "_source", None)
-        if source is None or sys.is_finalizing():
-            return
-        self._source = None
+async def async_release(source: AsyncIterator[bytes] | None, response: httpx.Response) -> None:
+    """Close a finished or closed async stream's byte iterator and response."""
+    if source is not None:
         _OPEN.discard(source)
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing can run
-                loop.call_soon_threadsafe(_start_aclose, source, self.response)
+        await _aclose(source, response)
 
-    async def __aenter__(self) -> AsyncStream[T]:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+def sync_release(source: Iterator[bytes] | None, response: httpx.Response) -> None:
+    """Close a finished or closed sync stream's byte iterator and response, then any stream a
+    garbage collection queued."""
+    if source is not None:
+        _OPEN.discard(source)
+        _close_sync(source, response)
+    if _ABANDONED:
+        close_abandoned()
+
+
+def async_abandon(
+    source: AsyncIterator[bytes], response: httpx.Response, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """An async stream was dropped while open: schedule its closing on its event loop."""
+    _OPEN.discard(source)
+    if loop is not None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing can run
+            loop.call_soon_threadsafe(_start_aclose, source, response)
+
+
+def sync_abandon(
+    source: Iterator[bytes], response: httpx.Response, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """A sync stream was dropped while open: close it now, or soon if inside a collection."""
+    _abandon_sync(source, response)
+
+
+def async_before_request() -> None:
+    """Before an async request: nothing to do (async streams close on their own loop)."""
+
+
+def sync_before_request() -> None:
+    """Before a sync request: close the streams a garbage collection dropped, here, outside
+    the connection pool."""
+    if _ABANDONED:
+        close_abandoned()
+
+
+def __getattr__(name: str) -> object:
+    # The stream objects moved to llama_client._async / _sync; this import path keeps working.
+    if name in ("Stream", "AsyncStream"):
+        return getattr(import_module("llama_client"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

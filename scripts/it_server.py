@@ -194,9 +194,9 @@ def ensure_venv(logf) -> str:
     env = pip_env()
     _run_logged([base_python_, "-m", "venv", p("venv")], logf, env)
     pip = [venv_python(), "-m", "pip"]
-    _run_logged(pip + ["install", VLLM_SPEC], logf, env)
-    _run_logged(pip + ["install", "--no-deps"] + EXTRA_SPECS, logf, env)
-    _run_logged(pip + ["uninstall", "-y"] + REMOVE, logf, env)
+    _run_logged([*pip, "install", VLLM_SPEC], logf, env)
+    _run_logged([*pip, "install", "--no-deps", *EXTRA_SPECS], logf, env)
+    _run_logged([*pip, "uninstall", "-y", *REMOVE], logf, env)
     _run_logged([venv_python(), "-c", "import vllm, tiktoken, llama_models; print('vllm', vllm.__version__)"],
                 logf, env)
     _write_atomic(p("venv.stamp"), stamp)
@@ -221,11 +221,10 @@ def ensure_model(venv_stamp: str, logf) -> None:
 
 
 def setup() -> None:
-    with setup_lock():
-        with open(p("setup.log"), "a", encoding="utf-8") as logf:
-            logf.write(f"\n===== setup {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
-            stamp = ensure_venv(logf)
-            ensure_model(stamp, logf)
+    with setup_lock(), open(p("setup.log"), "a", encoding="utf-8") as logf:
+        logf.write(f"\n===== setup {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
+        stamp = ensure_venv(logf)
+        ensure_model(stamp, logf)
 
 
 # ----------------------------------------------------------------------------
@@ -405,7 +404,7 @@ def _launch(args, model_stamp: str | None, attempt_left: bool) -> str | None:
     os.makedirs(p("logs"), exist_ok=True)
     log_path = p("logs", f"{name}.log")
     cmd = [venv_python(), "-m", "vllm.entrypoints.openai.api_server",
-           "--model", p("model"), "--host", HOST, "--port", str(port)] + SERVER_ARGS
+           "--model", p("model"), "--host", HOST, "--port", str(port), *SERVER_ARGS]
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VLLM_API_KEY"):
         env.pop(k, None)

@@ -142,7 +142,7 @@ def main(argv=None) -> int:
             detail = fn()
             results.append(True)
             print(f"ok   {name}: {detail}")
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             results.append(False)
             print(f"FAIL {name}: {type(e).__name__}: {e}")
 
@@ -225,7 +225,8 @@ def main(argv=None) -> int:
         def run():
             s, r = c.chat(messages=wx, tools=TOOLS, max_tokens=64)
             call = r["choices"][0]["message"]["tool_calls"][0]
-            msgs = wx + [
+            msgs = [
+                *wx,
                 {"role": "assistant", "content": None, "tool_calls": [call]},
                 {"role": "tool", "tool_call_id": call["id"], "content": "22 C and sunny"},
             ]
@@ -251,9 +252,9 @@ def main(argv=None) -> int:
     def t_two_calls():
         call = {"id": "c1", "type": "function",
                 "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}
-        msgs = wx + [{"role": "assistant", "content": None, "tool_calls": [call, dict(call, id="c2")]},
-                     {"role": "tool", "tool_call_id": "c1", "content": "x"},
-                     {"role": "tool", "tool_call_id": "c2", "content": "y"}]
+        msgs = [*wx, {"role": "assistant", "content": None, "tool_calls": [call, dict(call, id="c2")]},
+                {"role": "tool", "tool_call_id": "c1", "content": "x"},
+                {"role": "tool", "tool_call_id": "c2", "content": "y"}]
         s, r = c.chat(messages=msgs, tools=TOOLS, max_tokens=8)
         assert s == 400 and "single tool-calls" in json.dumps(r), (s, r)
         return f"{s}"
@@ -269,7 +270,7 @@ def main(argv=None) -> int:
         return run
 
     def t_json_object():
-        s, r = c.chat(messages=[{"role": "user", "content": "Reply in JSON."}],
+        _s, r = c.chat(messages=[{"role": "user", "content": "Reply in JSON."}],
                       response_format={"type": "json_object"}, max_tokens=64)
         out = r["choices"][0]["message"]["content"]
         json.loads(out)

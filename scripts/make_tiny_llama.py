@@ -1,5 +1,4 @@
 #!/usr/bin/env python3
-# ruff: noqa: E501
 """Generate a tiny Llama-3.1-architecture model directory for integration tests.
 
 Runs inside the vLLM virtualenv made by ``scripts/it_server.py setup`` (it needs
@@ -39,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -182,7 +182,7 @@ def default_tokenizer_model() -> str:
     if spec is None or not spec.submodule_search_locations:
         sys.exit("make_tiny_llama: the llama-models package is not installed "
                  "(pip install --no-deps llama-models)")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "llama3", "tokenizer.model")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "llama3", "tokenizer.model")
     if not os.path.isfile(path):
         sys.exit(f"make_tiny_llama: {path} not found")
     return path
@@ -213,7 +213,7 @@ def build_tokenizer_json(ranks: dict[bytes, int], specials: list[str]) -> str:
     class _Converter(TikTokenConverter):
         # Use the ranks we already parsed instead of tiktoken's (caching) loader.
         @staticmethod
-        def load_tiktoken_bpe(tiktoken_url):  # noqa: ARG004
+        def load_tiktoken_bpe(tiktoken_url):
             return ranks
 
     tok = _Converter(vocab_file="<ranks>", pattern=SPLIT_PATTERN).converted()
@@ -335,7 +335,7 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
     words = ["This", " is", " a", " tiny", " test", " model", "."]
     assert "".join(words) == SENTENCE
     bigrams: list[tuple[int, int]] = [(tid("\n\n"), tid(words[0]))]
-    bigrams += [(tid(a), tid(b)) for a, b in zip(words[:-1], words[1:], strict=True)]
+    bigrams += [(tid(a), tid(b)) for a, b in itertools.pairwise(words)]
     bigrams.append((tid(words[-1]), EOT))
     bigrams += [
         (tid('{"'), tid("name")),      # {"name": "  -> also the auto tool-call trigger

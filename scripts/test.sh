@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it, from a fresh machine:
 #   1. installs the project with its dev extras,
-#   2. runs the unit tier (offline, respx) and the reliability tier (a misbehaving server on
+#   2. checks that the sync code generated from llama_client/_async is current, then
+#      runs the unit tier (offline, respx) and the reliability tier (a misbehaving server on
 #      127.0.0.1, hypothesis properties, secrets),
 #   3. builds (once, cached in ~/.cache/llama-client-it) and starts two tiny local vLLM servers
 #      on 127.0.0.1 -- one open, one started with --api-key -- and runs the integration tier
@@ -14,6 +15,9 @@ PY=${PYTHON:-python3}
 
 echo "== install" >&2
 "$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
+
+echo "== generated sync code is current (scripts/unasync.py --check)" >&2
+"$PY" scripts/unasync.py --check
 
 echo "== unit tier" >&2
 "$PY" -m pytest tests/unit -q -p no:cacheprovider
@@ -35,5 +39,5 @@ LLAMA_IT_REQUIRED=1 "$PY" -m pytest tests/integration -q -p no:cacheprovider -rs
 
 echo "== type check and lint" >&2
 "$PY" -m mypy --strict llama_client
-"$PY" -m ruff check llama_client tests
+"$PY" -m ruff check llama_client tests scripts
 echo "== all checks passed" >&2

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import httpx
 
+from .._retry import RetryPolicy
 from .._secrets import (
     basic_auth_from_url,
     check_api_key,
@@ -29,7 +30,6 @@ from .._secrets import (
     redact,
     secrets_in_headers,
 )
-from .._transport import RetryPolicy
 from ..errors import InvalidRequestError
 from .base import Provider
 

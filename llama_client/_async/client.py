@@ -1,0 +1,204 @@
+"""The client: configuration and planning from :class:`~llama_client._base_client._BaseClient`
+(no I/O), plus the one verb every call goes through, :meth:`AsyncLlamaClient._request`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from functools import cached_property
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import httpx
+from typing_extensions import Self
+
+from .._base_client import (
+    _UNSET,
+    AsyncTransportName,
+    Attempt,
+    ProviderSpec,
+    _async_http,
+    _BaseClient,
+)
+from .._call import Call, Deferred
+from .._response import APIResponse
+from .._streaming import async_before_request
+from ..errors import APIError
+from ..providers import Fallback
+from ..providers._endpoint import Endpoint
+from ..providers.base import UnsupportedPolicy
+from ..types.chat import ChatCompletionChunk
+from .chat import AsyncChat
+from .models import AsyncModels
+from .streaming import AsyncStream
+from .transport import AsyncSender
+
+__all__ = ["AsyncLlamaClient"]
+
+R = TypeVar("R")
+
+
+class AsyncLlamaClient(_BaseClient):
+    """An asynchronous client for an OpenAI-compatible Llama server.
+
+    Arguments override the environment (``LLAMA_PROVIDER``, ``LLAMA_BASE_URL``,
+    ``LLAMA_API_KEY``, ``LLAMA_MODEL``), which overrides the defaults (a local vLLM at
+    ``http://localhost:8000/v1``, no key). ``provider="groq"`` talks to a hosted vendor (its
+    key from ``GROQ_API_KEY``); a list of providers falls over from one to the next. The
+    ``LLAMA_*`` variables describe your own server: ``LLAMA_BASE_URL`` and ``LLAMA_API_KEY``
+    reach self-hosted providers only, and ``LLAMA_MODEL`` reaches a hosted vendor only when
+    the model catalogue knows it (translated to the vendor's id).
+
+    ``api_key`` may be ASCII ``bytes``; ``default_headers`` values are strings (or ASCII
+    bytes), and None removes a header. Anything that cannot be sent in an HTTP header is
+    refused here with :class:`InvalidRequestError`, before any I/O. A ``user:password@`` in
+    ``base_url`` is sent as HTTP Basic auth (and never printed).
+    ``unsupported`` decides what happens to a parameter the provider cannot honour: ``"warn"``
+    (drop it, warn once), ``"drop"`` or ``"error"``. Use it as a context manager, or call
+    :meth:`close`, to release its connections.
+
+    ``transport="aiohttp"`` (the async client only; needs ``llama-client[aiohttp]``) sends
+    through aiohttp's connection pool instead of httpx's, which is much faster with many
+    requests in flight; retries, timeouts, errors and streams behave the same.
+    """
+
+    _http: httpx.AsyncClient
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | bytes | None = None,
+        model: str | None = None,
+        timeout: float | httpx.Timeout | None = _UNSET,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        provider: ProviderSpec | None = None,
+        unsupported: UnsupportedPolicy = "warn",
+        fallback: Fallback | None = None,
+        transport: AsyncTransportName = "httpx",
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            provider=provider,
+            unsupported=unsupported,
+            fallback=fallback,
+        )
+        self._owns_http = http_client is None
+        self._http = _async_http(http_client, transport, self.timeout)
+        self._senders: dict[str, AsyncSender] = {}
+
+    @cached_property
+    def chat(self) -> AsyncChat:
+        """Chat completions (``chat.completions``) and the tool loop (``chat.run_tools``)."""
+        return AsyncChat(self)
+
+    @cached_property
+    def models(self) -> AsyncModels:
+        """The models the providers serve, and the model catalogue."""
+        return AsyncModels(self)
+
+    def with_options(
+        self,
+        *,
+        model: str | None = None,
+        timeout: float | httpx.Timeout | None = _UNSET,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str | None] | None = None,
+    ) -> AsyncLlamaClient:
+        """A copy with some settings changed, sharing this client's connections."""
+        copy = AsyncLlamaClient(
+            **self._copy_kwargs(),
+            model=model or self.model,
+            timeout=self.timeout if timeout is _UNSET else timeout,
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            default_headers={**self._default_headers, **(default_headers or {})},
+            http_client=self._http,
+        )
+        copy._model_from_env = not model and self._model_from_env
+        return copy
+
+    async def close(self) -> None:
+        """Close the connection pool (unless the httpx client was passed in by the caller)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the one request path ------------------------------------------------------------
+
+    @overload
+    def _request(self, call: Call[R]) -> Awaitable[R]: ...
+    @overload
+    def _request(self, call: Deferred[R]) -> Callable[[], Awaitable[R]]: ...
+    def _request(self, call: Call[R] | Deferred[R]) -> Awaitable[R] | Callable[[], Awaitable[R]]:
+        """Execute ``call``: every public method goes through here.
+
+        The call is planned at once (every refusal happens now, before any I/O), then sent
+        to its providers in fallback order (:meth:`_send`). A :class:`Deferred` call returns
+        the opener that sends it, for stream managers that send on entering their block.
+        """
+        if isinstance(call, Deferred):
+            deferred, plan = call.call, self._plan(call.call)
+            return lambda: self._send(deferred, plan)
+        return self._send(call, self._plan(call))
+
+    async def _send(self, call: Call[R], plan: list[Attempt]) -> R:
+        """Send a planned call, falling over to the next provider when one fails (for a
+        stream: only before its first chunk), and read the answer as the call says."""
+        async_before_request()
+        result: Any = None
+        for tried, (ep, request) in enumerate(plan, 1):
+            try:
+                response = await self._sender_for(ep).send(request, stream=call.stream)
+                if call.stream:
+                    result = self._stream(ep, response)
+                    if tried < len(plan):
+                        await result._prime()
+            except APIError as exc:
+                if self._give_up(ep, exc, len(plan), tried):
+                    raise
+                continue
+            self._answered(ep, len(plan))
+            if call.raw:
+                return self._raw(call, ep, response, result)  # type: ignore[return-value]
+            if not call.stream:
+                result = call.read(ep, response)
+            return result  # type: ignore[no-any-return]
+        raise AssertionError("a plan is never empty")  # pragma: no cover
+
+    def _sender_for(self, ep: Endpoint) -> AsyncSender:
+        sender = self._senders.get(ep.name)
+        if sender is None:
+            sender = AsyncSender(self._http, ep.policy, ep.provider.classify_error)
+            self._senders[ep.name] = sender
+        return sender
+
+    def _stream(self, ep: Endpoint, response: httpx.Response) -> AsyncStream[ChatCompletionChunk]:
+        chunks: AsyncStream[ChatCompletionChunk] = AsyncStream(response, self._decoder(ep))
+        chunks.provider_name = ep.name
+        return chunks
+
+    @staticmethod
+    def _raw(
+        call: Call[Any], ep: Endpoint, response: httpx.Response, opened: object
+    ) -> APIResponse[Any]:
+        if call.stream:
+            return APIResponse(response, lambda: opened, provider_name=ep.name)
+        return APIResponse(response, lambda: call.read(ep, response), provider_name=ep.name)

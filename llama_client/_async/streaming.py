@@ -1,0 +1,131 @@
+"""The stream object of a streamed call: it moves bytes from the HTTP response into a
+:class:`~llama_client._streaming.ChatChunkDecoder` (which does no I/O) and hands out chunks.
+
+It is an iterator and a context manager, and gives its connection back when it ends, fails,
+is closed (``close()``, leaving the ``with`` block) or is dropped by the caller, never from
+inside the garbage collector: it holds no reference cycle (no generator or closure kept on
+``self``), and a dropped stream is closed by the ``*_abandon`` helper of
+:mod:`llama_client._streaming`, which explains why.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Generic, TypeVar
+
+import httpx
+
+from .._streaming import (
+    _OPEN,
+    ChatChunkDecoder,
+    _broken,
+    _detach,
+    async_abandon,
+    async_owner,
+    async_release,
+)
+
+__all__ = ["AsyncStream"]
+
+T = TypeVar("T")
+
+
+class AsyncStream(Generic[T]):
+    """A stream of chunks: iterate it with ``async for``; ``async with`` closes it early.
+
+    The connection is released when the stream ends, fails, is closed (``close()``, leaving
+    the ``async with`` block) or is dropped by the caller (a ``break`` out of a loop over it).
+    ``provider_name`` names the provider that answered (set by the client).
+    """
+
+    def __init__(self, response: httpx.Response, decoder: ChatChunkDecoder) -> None:
+        self.response = response
+        self.provider_name: str | None = None
+        self._decoder = decoder
+        self._ready: list[T] = []  # decoded chunks not yet delivered, last first
+        self._source: AsyncIterator[bytes] | None = None
+        self._owner = async_owner()
+        source = response.aiter_bytes()
+        _OPEN.add(source)
+        self._source = source
+
+    async def _prime(self) -> None:
+        """Read up to the first chunk now, so a failure before it raises here; the chunk is
+        still the first one iteration yields."""
+        try:
+            first = await self.__anext__()
+        except StopAsyncIteration:
+            return
+        self._ready.append(first)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        ready = self._ready
+        if ready:
+            return ready.pop()
+        decoder = self._decoder
+        source = self._source
+        try:
+            if source is not None and decoder.error is None and not decoder.done:
+                async for data in source:
+                    chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
+                    if decoder.error is not None:
+                        _detach(decoder.error)
+                    if chunks:
+                        if len(chunks) > 1:
+                            chunks.reverse()
+                            self._ready = chunks
+                            return chunks.pop()
+                        return chunks[0]
+                    if decoder.done:
+                        break
+                else:
+                    await self._release()
+                    chunks = decoder.finish()  # type: ignore[assignment]
+                    if chunks:
+                        chunks.reverse()
+                        self._ready = chunks
+                        return chunks.pop()
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            await self._release()
+            raise _broken(exc, decoder, self.response) from exc
+        except BaseException:
+            await self._release()
+            raise
+        await self._release()
+        decoder.raise_pending()
+        raise StopAsyncIteration
+
+    async def _release(self) -> None:
+        source, self._source = self._source, None
+        await async_release(source, self.response)
+
+    async def close(self) -> None:
+        """Stop reading and release the connection."""
+        self._ready = []
+        self._decoder.error = None
+        await self._release()
+        await self.response.aclose()
+
+    aclose = close
+
+    def __del__(self) -> None:
+        source = getattr(self, "_source", None)
+        if source is not None and not sys.is_finalizing():
+            self._source = None
+            async_abandon(source, self.response, self._owner)
+
+    async def __aenter__(self) -> AsyncStream[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,85 @@
+"""Sending a request, with retries: the only code that puts a call on the network.
+
+The decisions live elsewhere and do no I/O: :class:`~llama_client._retry.RetryPolicy` (what is
+retried, how long to wait) and :mod:`llama_client._transport` (what a response or a failure
+becomes). :class:`AsyncSender` runs them around ``httpx`` with tenacity.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from .. import _transport
+from .._retry import RetryPolicy
+from .._secrets import mask_url
+from .._transport import Classifier, check, connection_error, must_read, undecodable
+from ..errors import APIError
+
+__all__ = ["AsyncSender"]
+
+logger = logging.getLogger("llama_client")
+
+
+async def _pause(seconds: float) -> None:
+    # Looked up at call time, so tests can replace llama_client._transport's sleep.
+    await _transport._async_sleep(seconds)
+
+
+class AsyncSender:
+    """Sends a request with retries over an ``httpx.AsyncClient``."""
+
+    __slots__ = ("classify", "http", "policy")
+
+    def __init__(
+        self, http: httpx.AsyncClient, policy: RetryPolicy, classify: Classifier | None = None
+    ) -> None:
+        self.http = http
+        self.policy = policy
+        self.classify = classify
+
+    async def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sending %s %s", request.method, mask_url(request.url))
+        try:
+            # Always opened as a stream and read here (what httpx's send does for
+            # stream=False), so a body that fails to decode still has its status and headers.
+            response = await self.http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise connection_error(exc, request) from exc
+        except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
+            raise undecodable(None, exc, request, self.classify) from exc
+        if not stream or must_read(response, stream):
+            try:
+                await response.aread()
+            except httpx.TransportError as exc:
+                raise connection_error(exc, request) from exc
+            except httpx.DecodingError as exc:
+                raise undecodable(response, exc, request, self.classify) from exc
+            finally:
+                await response.aclose()
+        return check(response, stream=stream, classify=self.classify)
+
+    async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """Send ``request``; for ``stream=True`` the returned response is open and unread."""
+        try:
+            return await self._attempt(request, stream)
+        except APIError as exc:
+            if not self.policy.retries(exc):
+                raise
+            first = exc
+        # Only a failed first attempt pays for the retry machinery: tenacity takes over with
+        # that failure replayed as its attempt 1, so counting, waits and logging are unchanged.
+        from tenacity import AsyncRetrying
+
+        replay = [first]
+
+        async def attempt() -> httpx.Response:
+            if replay:
+                raise replay.pop()
+            return await self._attempt(request, stream)
+
+        retrying = AsyncRetrying(sleep=_pause, **self.policy.tenacity_kwargs())
+        result: httpx.Response = await retrying(attempt)
+        return result

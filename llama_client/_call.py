@@ -1,0 +1,160 @@
+"""A call, described once and without I/O: what to send, to which provider(s), how to read
+the answer.
+
+A resource builds a :class:`Call` (with :func:`chat_call` or :func:`get_call`) and hands it to
+its client's one verb, ``_request``, bound once in the resource's ``__init__``. The client
+plans the call (:meth:`~llama_client._base_client._BaseClient._plan`: validation, routing,
+the request for each provider it may go to, all before any I/O), sends it with fallback, and
+reads the answer as the call says (:meth:`Call.read`, or a stream, or an
+:class:`~llama_client.APIResponse` around either).
+
+The type parameter ``R`` is what the verb returns for the call; it only guides the type
+checker (the resource that builds a call names it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from ._response import parse_model
+from .errors import InvalidRequestError
+from .types.chat import ChatCompletion
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ._tool_calls import ToolCallPolicy
+    from .providers._endpoint import Endpoint
+    from .types.params import MessageParam
+
+__all__ = ["Call", "Deferred", "chat_call", "get_call"]
+
+R = TypeVar("R")
+
+
+class Call(Generic[R]):
+    """One API call. ``params`` is set for a chat completion (its body, from ``messages`` and
+    ``params``, is built per provider when the call is planned); otherwise the call is
+    ``method path`` without a body."""
+
+    __slots__ = (
+        "cls",
+        "messages",
+        "method",
+        "model",
+        "options",
+        "params",
+        "path",
+        "raw",
+        "stream",
+        "tool_policy",
+        "want_usage",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        cls: type[BaseModel],
+        model: str | None,
+        messages: Sequence[MessageParam] | None,
+        params: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None,
+        stream: bool,
+        want_usage: bool,
+        raw: bool,
+        tool_policy: ToolCallPolicy | None,
+        /,
+    ) -> None:
+        # Positional only: keyword arguments would cost half a microsecond per call.
+        self.method = method
+        self.path = path
+        #: the model class of a non-streamed answer
+        self.cls = cls
+        #: the model asked for: picks the provider with a ``"provider:model"`` prefix. A chat
+        #: call falls back to the client's model; another call without one goes to every
+        #: provider of the client, in fallback order.
+        self.model = model
+        self.messages = messages
+        #: a chat call's parameters, request options included (None: not a chat call)
+        self.params = params
+        #: request options (``extra_headers``, ``extra_query``, ``timeout``, ...) of other calls
+        self.options = options
+        self.stream = stream
+        #: ask the provider to put usage into the stream (``stream_options``)
+        self.want_usage = want_usage
+        #: return an :class:`~llama_client.APIResponse` around the result
+        self.raw = raw
+        #: what to do with the tool calls of the reply (None without tools)
+        self.tool_policy = tool_policy
+
+    def read(self, endpoint: Endpoint, response: httpx.Response) -> Any:
+        """The result of a non-streamed answer from ``endpoint``."""
+        value = parse_model(response, self.cls)
+        if isinstance(value, ChatCompletion):
+            value = endpoint.provider.normalize_completion(value)
+            if self.tool_policy:
+                value = self.tool_policy.apply(value)
+            value._provider = endpoint.name
+        return value
+
+    def deferred(self) -> Deferred[R]:
+        """This call, to be planned now and sent later (by a stream manager)."""
+        return Deferred(self)
+
+
+class Deferred(Generic[R]):
+    """A call the verb plans at once but sends only when the opener it returns is called."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: Call[R]) -> None:
+        self.call = call
+
+
+def chat_call(
+    messages: Sequence[MessageParam],
+    model: str | None,
+    stream: bool,
+    params: Mapping[str, Any],
+    *,
+    want_usage: bool = False,
+    raw: bool = False,
+) -> Call[Any]:
+    """A chat completion call. Tool parameters are converted (and checked) here."""
+    tool_policy: ToolCallPolicy | None = None
+    if "tools" in params or "parse_tool_calls" in params:
+        # Tool support is imported on first use, keeping `import llama_client` light.
+        from ._tool_calls import prepare_tool_params
+
+        params, tool_policy = prepare_tool_params(params)
+    return Call(
+        "POST",
+        "/chat/completions",
+        ChatCompletion,
+        model,
+        messages,
+        params,
+        None,
+        stream,
+        want_usage,
+        raw,
+        tool_policy,
+    )
+
+
+def get_call(
+    path: str,
+    cls: type[BaseModel],
+    options: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    raw: bool = False,
+) -> Call[Any]:
+    """A ``GET`` call; with ``model``, of ``path/<model>`` on the provider the model routes to."""
+    if model is not None and (not model or not isinstance(model, str)):
+        raise InvalidRequestError("model", "must be a non-empty string")
+    return Call("GET", path, cls, model, None, None, options, False, False, raw, None)
