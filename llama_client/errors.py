@@ -261,21 +261,20 @@ class ModelNotServedError(NotFoundError):
 
     Raised after the listing was fetched, in place of the 404 the server would answer to the
     alias: ``status_code`` is 404, ``model`` the alias, ``served`` the ids the server lists,
-    ``request`` the listing request and ``response`` None (the listing itself succeeded).
+    ``request`` and ``response`` None (the listing itself succeeded; the chat request was not
+    sent).
     """
 
     response: httpx.Response | None  # type: ignore[assignment]
 
-    def __init__(
-        self, model: str, served: list[str], *, provider: str, request: httpx.Request | None
-    ) -> None:
-        shown = ", ".join(served[:50]) + (" ..." if len(served) > 50 else "") or "nothing"
+    def __init__(self, model: str, served: list[str], *, provider: str, base_url: str) -> None:
+        listed = ", ".join(served[:50]) + (" ..." if len(served) > 50 else "")
         message = (
-            f"model {model!r} is a canonical alias, and the {provider} server at "
-            f"{request.url.copy_with(query=None) if request is not None else '?'} serves no "
-            f"model it matches; it serves: {shown}. Pass one of those ids as model="
+            f"model {model!r} is a canonical alias, and the {provider} server at {base_url} "
+            f"serves no model it names; it serves: {listed or 'nothing'}. Pass one of those "
+            "ids as model="
         )
-        APIError.__init__(self, message, request=request, body=None)
+        APIError.__init__(self, message)
         self.model = model
         self.served = served
         self.response = None
