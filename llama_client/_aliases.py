@@ -30,11 +30,17 @@ _QUANT = re.compile(
 _SEPARATORS = re.compile(r"[^a-z0-9]")
 
 
+_aliases: frozenset[str] | None = None
+
+
 def is_alias(model: str) -> bool:
     """Whether ``model`` is one of the catalogue's canonical aliases (exactly)."""
-    from .providers.catalog import ALIASES  # the catalogue loads on first use
+    global _aliases
+    if _aliases is None:
+        from .providers.catalog import ALIASES  # the catalogue loads on first use
 
-    return model in ALIASES
+        _aliases = frozenset(ALIASES)
+    return model in _aliases
 
 
 def _key(model: str) -> tuple[bool, str]:
