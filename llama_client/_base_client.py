@@ -22,11 +22,17 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from ._aliases import PendingAlias, is_alias
 from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
-from .errors import APIError, InvalidRequestError, UnsupportedParameterWarning
+from .errors import (
+    APIError,
+    InvalidRequestError,
+    ModelNotServedError,
+    UnsupportedParameterWarning,
+)
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
 from .providers.base import UnsupportedPolicy
@@ -54,7 +60,9 @@ logger = logging.getLogger("llama_client")
 #: ``provider=`` accepts a registered name, a Provider, or an ordered list of them (fallback).
 ProviderSpec = str | Provider | Sequence[str | Provider]
 #: One planned attempt of a call: the provider endpoint and the request for it.
-Attempt = tuple[Endpoint, httpx.Request]
+#: one provider's request; a :class:`PendingAlias` when its model is a canonical alias that
+#: waits for the server's ``/models`` listing (self-hosted providers, first call only)
+Attempt = tuple[Endpoint, "httpx.Request | PendingAlias"]
 
 
 class _Unset:
@@ -348,9 +356,7 @@ def _async_http(
     if transport == "httpx":
         return httpx.AsyncClient(timeout=timeout, limits=DEFAULT_LIMITS)
     if transport != "aiohttp":
-        raise InvalidRequestError(
-            "transport", f"must be 'httpx' or 'aiohttp', got {transport!r}"
-        )
+        raise InvalidRequestError("transport", f"must be 'httpx' or 'aiohttp', got {transport!r}")
     try:
         from ._aiohttp_transport import AiohttpClient
     except ImportError as exc:
@@ -446,6 +452,8 @@ class _BaseClient:
         self._prepared_for: httpx.Client | httpx.AsyncClient | None = None
         self._parts: dict[tuple[int, str, str, bool], tuple[httpx.URL, httpx.Headers]] = {}
         self._timeout_dict: dict[str, float | None] = {}
+        #: endpoint name → the model ids its server lists, fetched once to resolve aliases
+        self._served: dict[str, list[str]] = {}
 
     def _resolve(
         self, provider: Provider, *, base_url: str | None, api_key: str | bytes | None
@@ -653,6 +661,7 @@ class _BaseClient:
         body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
         from_env = not call.model and self._model_from_env
+        alias = name if is_alias(name) else None  # resolved on self-hosted servers
         attempts: list[Attempt] = []
         refused: InvalidRequestError | None = None
         for ep in endpoints:
@@ -678,21 +687,76 @@ class _BaseClient:
                 self._warn_dropped(ep.name, param, reason)
             if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)
                 check_headers("provider", prepared.headers)
-            request = self._build_request(
-                self._http,
-                call.method,
-                call.path,
-                body=prepared.body,
-                options=options,
-                stream=call.stream,
-                endpoint=ep,
-                provider_headers=prepared.headers,
-            )
+            request: httpx.Request | PendingAlias
+            if alias is not None and ep.provider.is_self_hosted():
+                request = self._alias_request(
+                    call, ep, alias, prepared.body, options, prepared.headers
+                )
+            else:
+                request = self._build_request(
+                    self._http,
+                    call.method,
+                    call.path,
+                    body=prepared.body,
+                    options=options,
+                    stream=call.stream,
+                    endpoint=ep,
+                    provider_headers=prepared.headers,
+                )
             attempts.append((ep, request))
         if not attempts:
             assert refused is not None
             raise refused
         return self._in_fallback_order(attempts)
+
+    def _alias_request(
+        self,
+        call: Call[Any],
+        ep: Endpoint,
+        alias: str,
+        body: dict[str, Any],
+        options: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> httpx.Request | PendingAlias:
+        """The request for a canonical alias sent to a self-hosted server: with the served id
+        it names when ``ep``'s listing is known, else a :class:`PendingAlias` that the client
+        resolves after fetching the listing (:meth:`_served_request`)."""
+
+        def build(model: str) -> httpx.Request:
+            return self._build_request(
+                self._http,
+                call.method,
+                call.path,
+                body=body if model == body["model"] else {**body, "model": model},
+                options=options,
+                stream=call.stream,
+                endpoint=ep,
+                provider_headers=headers,
+            )
+
+        pending = PendingAlias(alias, body["model"], build)
+        served = self._served.get(ep.name)
+        if served is not None:
+            model = pending.resolve(served)
+            if model is not None:
+                return build(model)
+        return pending
+
+    def _listing_plan(self, ep: Endpoint) -> list[Attempt]:
+        """``GET /models`` on ``ep`` alone: the listing an alias is resolved against."""
+        return [(ep, self._build_request(self._http, "GET", "/models", options={}, endpoint=ep))]
+
+    def _served_request(self, ep: Endpoint, pending: PendingAlias) -> httpx.Request:
+        """The request of ``pending`` once ``ep``'s listing is in :attr:`_served` (no I/O);
+        :class:`ModelNotServedError` when the alias names nothing the server serves."""
+        served = self._served[ep.name]
+        model = pending.resolve(served)
+        if model is None:
+            raise ModelNotServedError(
+                pending.alias, served, provider=ep.name, base_url=mask_url(ep.base_url)
+            )
+        logger.debug("model %r is %r on provider %r", pending.alias, model, ep.name)
+        return pending.build(model)
 
     def _plan_plain(self, call: Call[Any]) -> list[Attempt]:
         """A call without a body: to the provider its model routes to, else to every one."""
@@ -702,7 +766,7 @@ class _BaseClient:
         else:
             endpoints, name = self._route(call.model)
             path = f"{call.path}/{name}"
-        attempts = [
+        attempts: list[Attempt] = [
             (ep, self._build_request(self._http, call.method, path, options=options, endpoint=ep))
             for ep in endpoints
         ]

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, RequestRefusedError
 from .llama_format import call_markers, extract_tool_calls, starts_like_call
 from .tools import ToolSet
 from .types.chat import ChatCompletion, FunctionCall, ToolCall
@@ -160,7 +160,7 @@ def prepare_tool_params(
     if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
         name = choice["function"].get("name")
         if isinstance(name, str) and name not in toolset:
-            raise InvalidRequestError(
+            raise RequestRefusedError(
                 "tool_choice",
                 f"names {name!r}, which is not among the tools ({', '.join(sorted(toolset.names))})",
             )

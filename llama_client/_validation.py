@@ -1,7 +1,11 @@
 """Checks of a chat request before anything is sent, and building its JSON body. No I/O.
 
 Every failure raises :class:`~llama_client.errors.InvalidRequestError` (a ``ValueError``) that
-names the offending field, e.g. ``messages[1].tool_call_id``.
+names the offending field, e.g. ``messages[1].tool_call_id``. The checks refuse only what no
+server accepts (a malformed message, a wrong JSON type, an inconsistent ``tool_choice``), with
+:class:`~llama_client.errors.RequestRefusedError`, which is also a ``BadRequestError``. Limits
+that differ by server (``top_logprobs``, ``n``) are the provider's capabilities; where none is
+known the server decides (custom roles, ``stream_options`` without ``stream``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from .errors import InvalidRequestError, preview
+from .errors import InvalidRequestError, RequestRefusedError, preview
 
 __all__ = [
     "MESSAGE_ROLES",
@@ -22,7 +26,8 @@ __all__ = [
     "shown",
 ]
 
-#: Roles accepted in ``messages``. ``ipython`` is Llama's own name for tool results.
+#: The standard roles in ``messages`` (``ipython`` is Llama's own name for tool results).
+#: Other roles are sent as they are: vLLM accepts any role its chat template knows.
 MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython", "developer"})
 
 #: Per-call options that shape the HTTP request rather than the JSON body.
@@ -79,7 +84,7 @@ def _check_content(where: str, content: object, *, optional: bool) -> None:
     if content is None:
         if optional:
             return
-        raise InvalidRequestError(f"{where}.content", "is required for this role")
+        raise RequestRefusedError(f"{where}.content", "is required for this role")
     if isinstance(content, str):
         return
     if isinstance(content, (list, tuple)):
@@ -87,14 +92,14 @@ def _check_content(where: str, content: object, *, optional: bool) -> None:
             if isinstance(part, BaseModel):
                 continue
             if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
-                raise InvalidRequestError(
+                raise RequestRefusedError(
                     f"{where}.content[{i}]",
                     'each content part must be an object with a "type", e.g. {"type": "text", "text": "..."}',
                 )
             if part["type"] == "text" and not isinstance(part.get("text"), str):
-                raise InvalidRequestError(f"{where}.content[{i}].text", "must be a string")
+                raise RequestRefusedError(f"{where}.content[{i}].text", "must be a string")
         return
-    raise InvalidRequestError(
+    raise RequestRefusedError(
         f"{where}.content",
         f"must be a string or a list of content parts, not {type(content).__name__}",
     )
@@ -106,32 +111,34 @@ def normalize_messages(messages: object) -> list[Any]:
     Plain dicts are passed on as they are (not copied); typed message models are dumped.
     """
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise InvalidRequestError("messages", "must be a list of messages")
+        raise RequestRefusedError("messages", "must be a list of messages")
     if not messages:
-        raise InvalidRequestError("messages", "must contain at least one message")
+        raise RequestRefusedError("messages", "must contain at least one message")
     out: list[Any] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if isinstance(message, BaseModel):
             message = message.model_dump(mode="json", exclude_none=True)
         elif not isinstance(message, Mapping):
-            raise InvalidRequestError(
+            raise RequestRefusedError(
                 where, f"must be a dict or a message model, not {type(message).__name__}"
             )
         role = message.get("role")
-        if not isinstance(role, str) or role not in MESSAGE_ROLES:
-            # (a list or dict as role is unhashable: checked as a string first)
-            raise InvalidRequestError(
+        if not isinstance(role, str) or not role:
+            raise RequestRefusedError(
                 f"{where}.role",
-                f"unknown role {shown(role)}; expected one of {', '.join(sorted(MESSAGE_ROLES))}",
+                f"must be a non-empty string such as {', '.join(sorted(MESSAGE_ROLES))}; "
+                f"got {shown(role)}",
             )
         content = message.get("content")
-        if role == "assistant":
+        if role not in MESSAGE_ROLES:  # a custom role: the server's chat template decides
+            _check_content(where, content, optional=True)
+        elif role == "assistant":
             tool_calls = message.get("tool_calls")
             if tool_calls is not None and not isinstance(tool_calls, (list, tuple)):
-                raise InvalidRequestError(f"{where}.tool_calls", "must be a list")
+                raise RequestRefusedError(f"{where}.tool_calls", "must be a list")
             if content is None and not tool_calls:
-                raise InvalidRequestError(
+                raise RequestRefusedError(
                     f"{where}.content", "an assistant message needs content or tool_calls"
                 )
             _check_content(where, content, optional=True)
@@ -140,7 +147,7 @@ def normalize_messages(messages: object) -> list[Any]:
             if role == "tool":
                 tool_call_id = message.get("tool_call_id")
                 if not isinstance(tool_call_id, str) or not tool_call_id:
-                    raise InvalidRequestError(
+                    raise RequestRefusedError(
                         f"{where}.tool_call_id",
                         "a tool message needs the id of the tool call it answers",
                     )
@@ -150,14 +157,14 @@ def normalize_messages(messages: object) -> list[Any]:
 
 def _check_range(name: str, value: object, low: float, high: float) -> None:
     if not _is_number(value):
-        raise InvalidRequestError(name, f"must be a number, not {type(value).__name__}")
+        raise RequestRefusedError(name, f"must be a number, not {type(value).__name__}")
     if not low <= value <= high:  # type: ignore[operator]
-        raise InvalidRequestError(name, f"must be between {low:g} and {high:g}, got {shown(value)}")
+        raise RequestRefusedError(name, f"must be between {low:g} and {high:g}, got {shown(value)}")
 
 
 def _check_positive_int(name: str, value: object) -> None:
     if not _is_int(value) or value <= 0:  # type: ignore[operator]
-        raise InvalidRequestError(name, f"must be a positive integer, got {shown(value)}")
+        raise RequestRefusedError(name, f"must be a positive integer, got {shown(value)}")
 
 
 def _check_params(params: Mapping[str, Any], stream: bool) -> None:
@@ -176,54 +183,52 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
     if "repetition_penalty" in params:
         value = params["repetition_penalty"]
         if not _is_number(value) or value <= 0:
-            raise InvalidRequestError(
+            raise RequestRefusedError(
                 "repetition_penalty", f"must be a positive number, got {shown(value)}"
             )
     if "top_k" in params:
         value = params["top_k"]
         if not _is_int(value) or (value < 1 and value != -1):
-            raise InvalidRequestError(
+            raise RequestRefusedError(
                 "top_k", f"must be a positive integer (or -1 for all), got {shown(value)}"
             )
     if "top_logprobs" in params:
         value = params["top_logprobs"]
-        if not _is_int(value) or not 0 <= value <= 20:
-            raise InvalidRequestError(
-                "top_logprobs", f"must be an integer from 0 to 20, got {shown(value)}"
+        if not _is_int(value) or value < 0:  # the upper limit is the server's (vLLM --max-logprobs)
+            raise RequestRefusedError(
+                "top_logprobs", f"must be a non-negative integer, got {shown(value)}"
             )
         if not params.get("logprobs"):
-            raise InvalidRequestError("top_logprobs", "needs logprobs=True")
+            raise RequestRefusedError("top_logprobs", "needs logprobs=True")
     if "logprobs" in params and not isinstance(params["logprobs"], bool):
-        raise InvalidRequestError("logprobs", "must be True or False")
+        raise RequestRefusedError("logprobs", "must be True or False")
     if "seed" in params and not _is_int(params["seed"]):
-        raise InvalidRequestError("seed", f"must be an integer, got {shown(params['seed'])}")
+        raise RequestRefusedError("seed", f"must be an integer, got {shown(params['seed'])}")
     if "stop" in params:
         stop = params["stop"]
         if not isinstance(stop, str) and not (
             isinstance(stop, (list, tuple)) and all(isinstance(s, str) and s for s in stop)
         ):
-            raise InvalidRequestError("stop", "must be a string or a list of non-empty strings")
-    if "stream_options" in params:
-        if not stream:
-            raise InvalidRequestError("stream_options", "is only allowed with stream=True")
-        if not isinstance(params["stream_options"], Mapping):
-            raise InvalidRequestError(
-                "stream_options", 'must be a dict such as {"include_usage": True}'
-            )
+            raise RequestRefusedError("stop", "must be a string or a list of non-empty strings")
+    # (stream_options without stream=True: the server decides; vLLM answers its own 400)
+    if "stream_options" in params and not isinstance(params["stream_options"], Mapping):
+        raise RequestRefusedError(
+            "stream_options", 'must be a dict such as {"include_usage": True}'
+        )
     if "response_format" in params:
         rf = params["response_format"]
         if not isinstance(rf, Mapping) or not isinstance(rf.get("type"), str):
-            raise InvalidRequestError(
+            raise RequestRefusedError(
                 "response_format", 'must be a dict with a "type", e.g. {"type": "json_object"}'
             )
     if "tools" in params:
         tools = params["tools"]
         if not isinstance(tools, (list, tuple)):
-            raise InvalidRequestError("tools", "must be a list of tool definitions")
+            raise RequestRefusedError("tools", "must be a list of tool definitions")
         for i, t in enumerate(tools):
             fn = t.get("function") if isinstance(t, Mapping) else None
             if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
-                raise InvalidRequestError(
+                raise RequestRefusedError(
                     f"tools[{i}]",
                     'must be {"type": "function", "function": {"name": ..., "parameters": {...}}}',
                 )
@@ -231,7 +236,7 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
         choice = params["tool_choice"]
         if isinstance(choice, str):
             if choice not in ("none", "auto", "required"):
-                raise InvalidRequestError(
+                raise RequestRefusedError(
                     "tool_choice",
                     f'must be "none", "auto", "required" or a named function, got {shown(choice)}',
                 )
@@ -240,12 +245,12 @@ def _check_params(params: Mapping[str, Any], stream: bool) -> None:
             and isinstance(choice.get("function"), Mapping)
             and isinstance(choice["function"].get("name"), str)
         ):
-            raise InvalidRequestError(
+            raise RequestRefusedError(
                 "tool_choice",
                 'a named choice must be {"type": "function", "function": {"name": ...}}',
             )
         if choice != "none" and not params.get("tools"):
-            raise InvalidRequestError("tool_choice", "needs tools")
+            raise RequestRefusedError("tool_choice", "needs tools")
 
 
 def _check_request_options(params: Mapping[str, Any]) -> None:

@@ -4,7 +4,9 @@ The hierarchy::
 
     LlamaClientError
     ├── InvalidRequestError (also a ValueError)   bad input, raised before any network I/O
-    │   └── UnsupportedParameterError             the provider cannot honour a parameter
+    │   ├── UnsupportedParameterError             the provider cannot honour a parameter
+    │   └── RequestRefusedError                   a request every server refuses with 400;
+    │                                             also a BadRequestError (response None)
     └── APIError                                  something went wrong talking to the server
         ├── APIConnectionError                    the request never got an HTTP answer
         │   └── APITimeoutError
@@ -15,6 +17,7 @@ The hierarchy::
         │   ├── AuthenticationError (401)
         │   ├── PermissionDeniedError (403)
         │   ├── NotFoundError (404)
+        │   │   └── ModelNotServedError           a canonical alias the server serves nothing for
         │   ├── ConflictError (409)
         │   ├── UnprocessableEntityError (422)
         │   ├── RateLimitError (429; also Groq 413 and 498)
@@ -60,9 +63,11 @@ __all__ = [
     "InvalidRequestError",
     "LlamaClientError",
     "MaxToolRoundsError",
+    "ModelNotServedError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestRefusedError",
     "ResponseValidationError",
     "StreamError",
     "StructuredOutputError",
@@ -194,6 +199,39 @@ class BadRequestError(APIStatusError):
     """HTTP 400."""
 
 
+class RequestRefusedError(InvalidRequestError, BadRequestError):
+    """A request no server accepts (empty ``messages``, a ``tool`` message without
+    ``tool_call_id``, a ``tool_choice`` naming a tool not offered...), refused before I/O.
+
+    It is an :class:`InvalidRequestError` (nothing was sent) and a :class:`BadRequestError`, so
+    ``except BadRequestError`` written for the openai SDK catches it as it would catch the
+    server's 400: ``status_code`` is 400, ``param`` is ``field``, and ``response``,
+    ``request``, ``body``, ``request_id`` and ``rate_limit`` are None, since there was no
+    exchange.
+    """
+
+    response: httpx.Response | None  # type: ignore[assignment]
+
+    def __init__(self, field: str, message: str) -> None:
+        text = f"{field}: {message}"
+        Exception.__init__(self, text)  # no exchange to build an APIStatusError from
+        self.field = field
+        self.message = text
+        self.request = None
+        self.body = None
+        self.response = None
+        self.status_code = 400
+        self.request_id = None
+        self.error_type = "invalid_request_error"
+        self.code = None
+        self.param = field
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """Always None: nothing was sent."""
+        return None
+
+
 class ContextLengthExceededError(BadRequestError):
     """The prompt (or prompt plus requested output) does not fit the model's context window."""
 
@@ -215,6 +253,41 @@ class PermissionDeniedError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """HTTP 404: unknown model or route."""
+
+
+class ModelNotServedError(NotFoundError):
+    """A canonical alias (``"llama-3.1-8b-instruct"``) matched none of the ids a self-hosted
+    server lists at ``/v1/models``; the chat request was not sent.
+
+    Raised after the listing was fetched, in place of the 404 the server would answer to the
+    alias: ``status_code`` is 404, ``model`` the alias, ``served`` the ids the server lists,
+    ``request`` and ``response`` None (the listing itself succeeded; the chat request was not
+    sent).
+    """
+
+    response: httpx.Response | None  # type: ignore[assignment]
+
+    def __init__(self, model: str, served: list[str], *, provider: str, base_url: str) -> None:
+        listed = ", ".join(served[:50]) + (" ..." if len(served) > 50 else "")
+        message = (
+            f"model {model!r} is a canonical alias, and the {provider} server at {base_url} "
+            f"serves no model it names; it serves: {listed or 'nothing'}. Pass one of those "
+            "ids as model="
+        )
+        APIError.__init__(self, message)
+        self.model = model
+        self.served = served
+        self.response = None
+        self.status_code = 404
+        self.request_id = None
+        self.error_type = "model_not_found"
+        self.code = None
+        self.param = "model"
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """Always None: the error comes from the model listing, not a 404 response."""
+        return None
 
 
 class ConflictError(APIStatusError):

@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 import httpx
 from typing_extensions import Self
 
+from .._aliases import PendingAlias
 from .._base_client import (
     _UNSET,
     TransportName,
@@ -20,7 +21,7 @@ from .._base_client import (
     _sync_http,
     _BaseClient,
 )
-from .._call import Call, Deferred
+from .._call import Call, Deferred, get_call
 from .._response import APIResponse
 from .._streaming import sync_before_request
 from ..errors import APIError
@@ -28,6 +29,7 @@ from ..providers import Fallback
 from ..providers._endpoint import Endpoint
 from ..providers.base import UnsupportedPolicy
 from ..types.chat import ChatCompletionChunk
+from ..types.models import ModelList
 from .chat import Chat
 from .models import Models
 from .streaming import Stream
@@ -164,8 +166,12 @@ class LlamaClient(_BaseClient):
         stream: only before its first chunk), and read the answer as the call says."""
         sync_before_request()
         result: Any = None
-        for tried, (ep, request) in enumerate(plan, 1):
+        for tried, (ep, planned) in enumerate(plan, 1):
             try:
+                if type(planned) is PendingAlias:  # a canonical alias on a self-hosted server
+                    request = self._alias_resolved(ep, planned)
+                else:
+                    request = planned  # type: ignore[assignment]
                 response = self._sender_for(ep).send(request, stream=call.stream)
                 if call.stream:
                     result = self._stream(ep, response)
@@ -182,6 +188,16 @@ class LlamaClient(_BaseClient):
                 result = call.read(ep, response)
             return result  # type: ignore[no-any-return]
         raise AssertionError("a plan is never empty")  # pragma: no cover
+
+    def _alias_resolved(self, ep: Endpoint, pending: PendingAlias) -> httpx.Request:
+        """The request of ``pending`` with the id the server serves for its alias: the
+        server's ``/models`` listing is fetched through this same path once per client and
+        endpoint, then cached (matching: :func:`llama_client._aliases.match_served`)."""
+        if ep.name not in self._served:
+            listing: Call[ModelList] = get_call("/models", ModelList, {})
+            models = self._send(listing, self._listing_plan(ep))
+            self._served[ep.name] = [m.id for m in models.data]
+        return self._served_request(ep, pending)
 
     def _sender_for(self, ep: Endpoint) -> Sender:
         sender = self._senders.get(ep.name)

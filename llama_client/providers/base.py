@@ -37,6 +37,7 @@ from ..errors import (
     ContextLengthExceededError,
     InvalidRequestError,
     RateLimitError,
+    RequestRefusedError,
     ToolUseFailedError,
     UnsupportedParameterError,
     error_info,
@@ -128,6 +129,7 @@ class ProviderOptions(TypedDict, total=False):
     tool_choice_required: str
     logprobs_int: bool
     max_n: int | None
+    max_top_logprobs: int | None
     stream_options: bool
     response_format_types: frozenset[str] | None
     response_format_style: ResponseFormatStyle
@@ -203,6 +205,9 @@ class Provider:
     logprobs_int: bool = False
     #: the largest ``n`` the vendor serves (None = no limit)
     max_n: int | None = None
+    #: the largest ``top_logprobs`` the vendor accepts, where it is documented and fixed
+    #: (None = the server decides: vLLM's limit is its ``--max-logprobs`` flag)
+    max_top_logprobs: int | None = None
     #: whether ``stream_options`` (``include_usage``) is accepted; when False it is never
     #: added automatically and a caller's is handled per ``unsupported=``
     stream_options: bool = True
@@ -366,6 +371,11 @@ class Provider:
                 refuse(param, "is not supported")
         if self.max_n is not None and b.get("n", 1) > self.max_n:
             refuse("n", f"must be at most {self.max_n}")
+        cap, top = self.max_top_logprobs, b.get("top_logprobs")
+        if cap is not None and isinstance(top, int) and top > cap:
+            raise RequestRefusedError(
+                "top_logprobs", f"must be at most {cap} for provider {self.name!r}"
+            )
         self._map_length(b)
         if self.logprobs_int and "logprobs" in b:
             top = b.pop("top_logprobs", None)

@@ -179,6 +179,9 @@ class Usage(ResponseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    #: OpenAI's breakdowns (``cached_tokens``, ``reasoning_tokens``...); vLLM sends them as null
+    prompt_tokens_details: dict[str, Any] | None = None
+    completion_tokens_details: dict[str, Any] | None = None
 
 
 class ChatCompletionMessage(ResponseModel):

@@ -50,6 +50,9 @@ def _ok(url: str, mock: respx.MockRouter, body: dict[str, Any] | None = None) ->
 def test_default_client_is_plain_vllm_and_passes_model_through() -> None:
     with respx.mock() as mock:
         route = _ok(VLLM, mock)
+        # the alias is checked against what the server lists (issue #9, item 6): served verbatim
+        listing = {"object": "list", "data": [{"id": "llama-3.1-8b-instruct"}]}
+        mock.get("http://localhost:8000/v1/models").respond(json=listing)
         client = LlamaClient()
         client.chat.completions.create(
             model="llama-3.1-8b-instruct", messages=MSGS, max_completion_tokens=5, top_k=3

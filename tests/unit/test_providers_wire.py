@@ -13,6 +13,8 @@ import pytest
 import respx
 
 from llama_client import AsyncLlamaClient, InvalidRequestError, LlamaClient
+from llama_client._aliases import is_alias
+from llama_client.providers import get_provider
 from tests.unit.providers_support import MSGS, clear_env
 from tests.wire import TINY, sent_json
 
@@ -179,7 +181,7 @@ CASES: list[tuple[str, dict[str, str], str, tuple[str, str] | None, str, str]] =
         "http://localhost:8000/v1/chat/completions",
         None,
         "llama-3.1-8b-instruct",
-        "llama-3.1-8b-instruct",  # self-hosted: the served name passes through
+        "llama-3.1-8b-instruct",  # self-hosted: a name the server lists is sent verbatim
     ),
 ]
 
@@ -194,6 +196,14 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 def _setup(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+
+
+def _listing(mock: respx.MockRouter, provider: str, url: str, alias: str, model_id: str) -> None:
+    """A self-hosted server lists its models: a canonical alias is resolved against them
+    (issue #9, item 6); here it serves ``model_id``."""
+    if is_alias(alias) and get_provider(provider).is_self_hosted():
+        listing = {"object": "list", "data": [{"id": model_id, "object": "model"}]}
+        mock.get(url.replace("/chat/completions", "/models")).respond(json=listing)
 
 
 def _check(route: Any, auth: tuple[str, str] | None, model_id: str, provider: str) -> None:
@@ -219,6 +229,7 @@ def test_sync_wire(
     _setup(monkeypatch, env)
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(url).mock(return_value=httpx.Response(200, json=TINY.completion()))
+        _listing(mock, provider, url, alias, model_id)
         with LlamaClient(provider=provider) as client:
             result = client.chat.completions.create(model=alias, messages=MSGS)
     assert result.choices[0].message.content == "hi"
@@ -239,6 +250,7 @@ async def test_async_wire(
     _setup(monkeypatch, env)
     with respx.mock(assert_all_called=True) as mock:
         route = mock.post(url).mock(return_value=httpx.Response(200, json=TINY.completion()))
+        _listing(mock, provider, url, alias, model_id)
         async with AsyncLlamaClient(provider=provider) as client:
             result = await client.chat.completions.create(model=alias, messages=MSGS)
     assert result.provider_name == provider
