@@ -625,7 +625,7 @@ class _BaseClient:
         provider = ep.provider
         if provider.is_self_hosted():
             return name
-        from .providers.catalog import canonical_alias  # the catalogue loads on first use
+        from .providers._catalog import canonical_alias  # the catalogue loads on first use
 
         alias = canonical_alias(name)
         if alias is not None:

@@ -294,7 +294,7 @@ class Provider:
         if self._table is None:
             rows = self.models
             if rows is None:
-                from .catalog import MODELS
+                from ._catalog import MODELS
 
                 rows = MODELS.get(self.name, {})
             table: dict[str, ModelInfo] = {}
@@ -322,7 +322,7 @@ class Provider:
         if info is not None:
             return info.id
         if table and model not in self._ids:
-            from .catalog import ALIASES
+            from ._catalog import ALIASES
 
             if model in ALIASES:
                 raise InvalidRequestError(

@@ -27,7 +27,7 @@ from llama_client.providers import (
     register,
 )
 from llama_client.providers._table import update_document
-from llama_client.providers.catalog import ALIASES, MODELS
+from llama_client.providers._catalog import ALIASES, MODELS
 from tests.unit.providers_support import MSGS, clear_env, completion, sent_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def test_import_builds_no_registry_and_loads_no_catalogue() -> None:
     code = (
         "import sys, llama_client, llama_client.providers.registry as r; "
         "print(r._state['builtins'], r._state['entry_points'], "
-        "'llama_client.providers.catalog' in sys.modules, "
+        "'llama_client.providers._catalog' in sys.modules, "
         "'llama_client.providers._builtin' in sys.modules)"
     )
     out = subprocess.run(
