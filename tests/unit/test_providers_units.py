@@ -26,8 +26,8 @@ from llama_client.providers import (
     parse_rate_limit,
     register,
 )
-from llama_client.providers._table import update_document
 from llama_client.providers._catalog import ALIASES, MODELS
+from llama_client.providers._table import update_document
 from tests.unit.providers_support import MSGS, clear_env, completion, sent_json
 
 ROOT = Path(__file__).resolve().parents[2]
