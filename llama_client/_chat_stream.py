@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .errors import ResponseValidationError, preview
+from ._error_parsing import preview
+from .errors import ResponseValidationError
 from .types.chat import (
     ChatCompletion,
     ChatCompletionChunk,

@@ -9,8 +9,9 @@ from typing import Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from ._error_parsing import error_info, preview
 from ._ratelimit import RateLimitInfo, parse_rate_limit
-from .errors import APIError, ResponseValidationError, StreamError, error_info, preview
+from .errors import APIError, ResponseValidationError, StreamError
 
 __all__ = [
     "APIResponse",

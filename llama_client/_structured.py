@@ -23,13 +23,9 @@ from typing import Any, Generic, NoReturn, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
+from ._error_parsing import preview
 from ._validation import normalize_messages
-from .errors import (
-    InvalidRequestError,
-    StructuredOutputError,
-    StructuredOutputTruncatedError,
-    preview,
-)
+from .errors import InvalidRequestError, StructuredOutputError, StructuredOutputTruncatedError
 from .types.chat import ChatCompletion, ParsedChatCompletion, Usage
 
 __all__ = ["StructuredOutput", "response_format_for"]

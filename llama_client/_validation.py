@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from .errors import InvalidRequestError, preview
+from ._error_parsing import preview
+from .errors import InvalidRequestError
 
 __all__ = [
     "MESSAGE_ROLES",

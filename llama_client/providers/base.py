@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 from typing_extensions import TypedDict, Unpack
 
+from .._error_parsing import error_info
 from .._secrets import mask_url
 from ..errors import (
     APIStatusError,
@@ -39,7 +40,6 @@ from ..errors import (
     RateLimitError,
     ToolUseFailedError,
     UnsupportedParameterError,
-    error_info,
 )
 from ..types.chat import ChatCompletion, ChatCompletionChunk, Usage
 
