@@ -104,6 +104,7 @@ SCENARIOS = [
 CLIENT_ORDER = [
     "httpx",
     "httpx+pydantic",
+    "httpx+BaseModel",
     "aiohttp",
     "llama_client",
     "llama_client[aiohttp]",
@@ -358,6 +359,8 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
 
     r = ratio(t, by["import"], "llama_client")
     add("import ≤ 1.3× httpx+pydantic", r, None if r is None else r <= 1.3, "{:.2f}×")
+    r = ratio(t, by["import"], "llama_client", "httpx+BaseModel")
+    add("import ≤ 1.3× httpx+BaseModel", r, None if r is None else r <= 1.3, "{:.2f}×")
     r = ratio(t, by["seq"], "llama_client")
     add("sequential req/s ≥ 0.8× httpx+pydantic", r, None if r is None else r >= 0.8, "{:.2f}×")
     r = ratio(t, by["stream"], "llama_client")
