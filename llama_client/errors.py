@@ -47,7 +47,7 @@ from ._error_parsing import preview as preview
 if TYPE_CHECKING:
     import httpx
 
-    from ._ratelimit import RateLimitInfo
+    from .types.ratelimit import RateLimitInfo
     from .types.chat import ChatCompletion, Usage
 
 # ``ErrorInfo``, ``error_info``, ``is_context_length_error`` and ``preview`` live in
