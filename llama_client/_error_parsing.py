@@ -2,16 +2,27 @@
 
 Every function here is total: it never raises, however a body is shaped or nested. The
 exception classes, and :func:`~llama_client.errors.status_error` which picks one for a
-status, live in :mod:`llama_client.errors`; this module imports nothing from the package.
+status, live in :mod:`llama_client.errors`; this module imports only :mod:`llama_client._json`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ErrorInfo", "error_info", "is_context_length_error", "preview"]
+from ._json import text_default
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+__all__ = [
+    "ErrorInfo",
+    "error_info",
+    "is_context_length_error",
+    "preview",
+    "validation_problems",
+]
 
 # How much of a server body an exception message shows.
 _BODY_PREVIEW = 2000
@@ -70,7 +81,7 @@ def _render(value: object, limit: int = _BODY_PREVIEW) -> str:
             if isinstance(item, str) and len(item) > limit:
                 item = item[:limit]
             try:
-                text = json.dumps(item, default=str)
+                text = json.dumps(item, default=text_default)
             except (TypeError, ValueError):
                 text = json.dumps(repr(item))
         parts.append(text)
@@ -112,7 +123,7 @@ def _list_items(value: list[Any] | tuple[Any, ...]) -> Iterator[object]:
 def _dumps(value: object) -> str:
     """``json.dumps`` for messages: never raises, whatever the value (even nested 10,000 deep)."""
     try:
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=text_default)
     except (TypeError, ValueError, RecursionError):
         return _render(value)
 
@@ -210,3 +221,22 @@ def is_context_length_error(info: ErrorInfo) -> bool:
         return True
     text = info.message.lower()
     return any(p in text for p in _CONTEXT_PATTERNS)
+
+
+def validation_problems(
+    exc: ValidationError, *, limit: int | None = None, root: str = "", show_input: bool = False
+) -> list[str]:
+    """A pydantic ``ValidationError`` as message lines: ``where: what`` each (``root`` names
+    the whole value when the error has no location), at most ``limit`` of them and then
+    ``and N more``; with ``show_input``, what was sent, bounded."""
+    errors = exc.errors(include_url=False)
+    lines = []
+    for error in errors[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or root
+        line = f"{where}: {error['msg']}" if where else str(error["msg"])
+        if show_input:
+            line += f" (the server sent {preview(repr(error['input']), 200)})"
+        lines.append(line)
+    if limit is not None and len(errors) > limit:
+        lines.append(f"and {len(errors) - limit} more")
+    return lines

@@ -47,8 +47,8 @@ from ._error_parsing import preview as preview
 if TYPE_CHECKING:
     import httpx
 
-    from .types.ratelimit import RateLimitInfo
     from .types.chat import ChatCompletion, Usage
+    from .types.ratelimit import RateLimitInfo
 
 # ``ErrorInfo``, ``error_info``, ``is_context_length_error`` and ``preview`` live in
 # ``_error_parsing`` (reading error bodies, no exception classes); imported here for
