@@ -68,3 +68,14 @@ def test_usage_addition_json_default_and_validation_messages_exist_once() -> Non
         assert not re.search(r"prompt_tokens=\w+\.prompt_tokens \+", text) or path.name == "chat.py"
         if path.name != "_error_parsing.py":
             assert 'error["loc"]' not in text, path
+
+
+def test_accepted_chat_params_are_the_typeddicts_keys() -> None:
+    from llama_client._validation import CHAT_PARAMS, REQUEST_OPTIONS
+    from llama_client.types.params import ChatCompletionParams, RequestOptions
+
+    declared = set(ChatCompletionParams.__annotations__)
+    assert set(RequestOptions.__annotations__) == REQUEST_OPTIONS
+    assert declared - REQUEST_OPTIONS - CHAT_PARAMS == {"parse_tool_calls"}  # read, never sent
+    assert declared >= CHAT_PARAMS
+    assert {"temperature", "tools", "response_format", "top_logprobs"} <= CHAT_PARAMS
