@@ -283,7 +283,9 @@ class RawAiohttp:
 class LlamaClientSDK:
     """llama_client with its default httpx transport."""
 
-    module = "llama_client"
+    # Import and read the client class: what `from llama_client import LlamaClient` costs, so
+    # names resolved lazily on first access cannot make the import look cheaper than it is.
+    module = "llama_client:LlamaClient"
     transport = "httpx"
 
     def seq(self, url: str, n: int) -> int:
