@@ -235,7 +235,11 @@ def server_capacity(port: int, seconds: float = 2.0) -> dict[str, float]:
 
 
 def measure(client: str, scenario: Scenario, url: str, params: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONDONTWRITEBYTECODE": "0"}
+    # Bytecode is written and reused, as after a pip install: PYTHONDONTWRITEBYTECODE set to
+    # any non-empty value (even "0") disables it, and the editable llama_client would then be
+    # compiled from source on every import while the peers load their installed .pyc files.
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     load_before = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, str(HERE / "clients.py"), client, scenario.name, url, json.dumps(params)],
@@ -283,6 +287,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         print("server capacity (raw sockets):", report["server_capacity"], file=sys.stderr)
         samples: dict[str, dict[str, list[dict[str, Any]]]] = report["samples"]
+        for scenario in scenarios:
+            if scenario.name == "import":  # untimed: writes each client's .pyc files first
+                for client in clients:
+                    measure(client, scenario, server.url(scenario.prefix), {})
         for i in range(args.runs):
             for scenario in scenarios:
                 params = (
