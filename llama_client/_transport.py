@@ -65,8 +65,9 @@ def raise_for_status(response: httpx.Response, classify: Classifier | None = Non
     raise exc if classify is None else classify(exc)
 
 
-def connection_error(exc: httpx.TransportError, request: httpx.Request) -> APIConnectionError:
-    """The project's exception for a transport failure of ``request``."""
+def connection_error(exc: httpx.RequestError, request: httpx.Request) -> APIConnectionError:
+    """The project's exception for a transport failure of ``request`` (or a redirect loop that
+    a caller's ``httpx.Client(follow_redirects=True)`` gave up on: ``TooManyRedirects``)."""
     where = f"{request.method} {mask_url(request.url.copy_with(query=None))}"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(

@@ -34,6 +34,7 @@ from typing_extensions import ParamSpec
 
 from ._error_parsing import validation_problems
 from ._json import text_default
+from ._validation import shown
 from .errors import InvalidRequestError, ToolCallArgumentsError
 from .types.chat import FunctionCall
 
@@ -80,7 +81,7 @@ class Tool(Generic[P, R]):
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidRequestError(
-                "tools", f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'"
+                "tools", f"tool name {shown(name)} must be 1-64 letters, digits, '_' or '-'"
             )
         if parameters is not None and not isinstance(parameters, Mapping):
             raise InvalidRequestError(
@@ -111,7 +112,7 @@ class Tool(Generic[P, R]):
     ) -> Tool[P, R]:
         """A tool that runs ``fn``; the schema comes from its signature and type hints."""
         if not callable(fn):
-            raise InvalidRequestError("tools", f"{fn!r} is not callable")
+            raise InvalidRequestError("tools", f"{shown(fn)} is not callable")
         tool_name = name or str(getattr(fn, "__name__", ""))
         doc = inspect.getdoc(fn) or ""
         summary, arg_docs = _split_docstring(doc)
@@ -147,7 +148,7 @@ class Tool(Generic[P, R]):
         call's arguments back with ``model.model_validate_json(call.function.arguments)``.
         """
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise InvalidRequestError("tools", f"{model!r} is not a pydantic model class")
+            raise InvalidRequestError("tools", f"{shown(model)} is not a pydantic model class")
         tool_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", model.__name__)
         doc = model.__doc__ if model.__doc__ != BaseModel.__doc__ else None
         return Tool(

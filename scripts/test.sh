@@ -7,7 +7,8 @@
 #   3. builds (once, cached in ~/.cache/llama-client-it) and starts two tiny local vLLM servers
 #      on 127.0.0.1 -- one open, one started with --api-key -- and runs the integration tier
 #      against them (a server that fails to start fails the run),
-#   4. runs mypy --strict and ruff.
+#   4. runs mypy --strict, ruff check and ruff format --check (llama_client/_sync is excluded
+#      from formatting: it is generated, and step 2 keeps it equal to its source).
 # Any failure, including a pytest run that collects no test, exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,6 @@ LLAMA_IT_REQUIRED=1 "$PY" -m pytest tests/integration -q -p no:cacheprovider -rs
 
 echo "== type check and lint" >&2
 "$PY" -m mypy --strict llama_client
-"$PY" -m ruff check llama_client tests scripts
+"$PY" -m ruff check llama_client tests scripts examples benchmarks
+"$PY" -m ruff format --check .
 echo "== all checks passed" >&2

@@ -17,7 +17,8 @@ dropped connections, slow first bytes, event streams sent in pieces (optionally 
 K pieces, without ``[DONE]``, with CRLF line ends, comments or multi-line ``data:`` fields)
 and very large bodies. Every request is recorded (method, path, headers, body).
 
-Nothing here imports the SDK, so the benchmarks can reuse it.
+The reply bodies come from ``tests/wire.py`` (``completion_body(..., server=FAULT)``,
+``delta_chunk``, ``sse_events``). Nothing here imports the SDK, so the benchmarks can reuse it.
 """
 
 from __future__ import annotations
@@ -28,18 +29,17 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from tests.wire import FAULT
+
 __all__ = [
     "Behaviour",
     "FaultServer",
     "RecordedRequest",
     "completion",
-    "completion_body",
-    "delta_chunk",
     "drop",
     "raw",
     "respond",
     "slow",
-    "sse_events",
     "sse_stream",
     "status",
 ]
@@ -199,50 +199,9 @@ def sse_stream(
 # ------------------------------------------------------------------------------ bodies
 
 
-def completion_body(content: str = "Hello!", **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-fault",
-        "object": "chat.completion",
-        "created": 1764000000,
-        "model": "meta-llama/Llama-3.1-8B-Instruct",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "total_tokens": 15, "completion_tokens": 3},
-    }
-    body.update(overrides)
-    return body
-
-
-def sse_events(*events: dict[str, Any] | str, done: bool = True, eol: bytes = b"\n") -> list[bytes]:
-    """One piece per event (``data: <json>`` plus a blank line), then ``[DONE]``."""
-    out = []
-    for e in events:
-        data = e if isinstance(e, str) else json.dumps(e)
-        out.append(b"data: " + data.encode() + eol + eol)
-    if done:
-        out.append(b"data: [DONE]" + eol + eol)
-    return out
-
-
 def completion(content: str = "Hello!") -> Behaviour:
-    return respond(200, completion_body(content))
-
-
-def delta_chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
-    delta: dict[str, Any] = {} if content is None else {"content": content}
-    return {
-        "id": "chatcmpl-fault",
-        "object": "chat.completion.chunk",
-        "created": 1764000000,
-        "model": "meta-llama/Llama-3.1-8B-Instruct",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
+    """A 200 chat completion as the fault server sends it (``tests.wire.FAULT``)."""
+    return respond(200, FAULT.completion(content))
 
 
 # ------------------------------------------------------------------------------ the server

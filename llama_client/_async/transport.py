@@ -46,10 +46,10 @@ class AsyncSender:
             # Always opened as a stream and read here (what httpx's send does for
             # stream=False), so a body that fails to decode still has its status and headers.
             response = await self.http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise connection_error(exc, request) from exc
         except httpx.DecodingError as exc:  # a transport that decodes (httpx.MockTransport)
             raise undecodable(None, exc, request, self.classify) from exc
+        except httpx.RequestError as exc:  # transport failures; a caller's client's redirects
+            raise connection_error(exc, request) from exc
         if not stream or must_read(response, stream):
             try:
                 await response.aread()

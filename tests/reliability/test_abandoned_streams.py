@@ -35,15 +35,9 @@ import pytest
 
 from llama_client import APIError, AsyncLlamaClient, LlamaClient
 from llama_client.providers import Provider
-from tests.faultserver import (
-    FaultServer,
-    completion,
-    delta_chunk,
-    raw,
-    sse_events,
-    sse_stream,
-)
+from tests.faultserver import FaultServer, completion, raw, sse_stream
 from tests.reliability.conftest import Harness
+from tests.wire import delta_chunk, sse_events
 
 MSGS = [{"role": "user", "content": "Hi"}]
 WATCHDOG = 60.0  # seconds; only ever reached by a hang

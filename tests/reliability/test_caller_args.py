@@ -29,13 +29,14 @@ from hypothesis import strategies as st
 
 from llama_client import AsyncLlamaClient, InvalidRequestError, LlamaClient
 from llama_client._validation import CHAT_PARAMS
-from tests.faultserver import FaultServer, completion_body, delta_chunk, sse_events
+from tests.faultserver import FaultServer
+from tests.wire import FAULT, completion_body, delta_chunk, sse_events
 
 FUZZ = settings(
     max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-COMPLETION = json.dumps(completion_body()).encode()
+COMPLETION = json.dumps(completion_body(server=FAULT)).encode()
 EVENTS = b"".join(sse_events(delta_chunk("Hi"), delta_chunk(finish="stop")))
 
 # ------------------------------------------------------------------------------ strategies

@@ -36,15 +36,10 @@ from llama_client import (
     StreamError,
 )
 from llama_client._streaming import ChatChunkDecoder, _broken
-from tests.faultserver import (
-    FaultServer,
-    completion_body,
-    delta_chunk,
-    raw,
-    sse_events,
-)
+from tests.faultserver import FaultServer, raw
+from tests.wire import FAULT, completion_body, delta_chunk, sse_events
 
-BODY = json.dumps(completion_body("decoded")).encode()
+BODY = json.dumps(completion_body("decoded", server=FAULT)).encode()
 EVENTS = b"".join(sse_events(delta_chunk("Hi"), delta_chunk(finish="stop")))
 
 

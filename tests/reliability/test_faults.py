@@ -29,19 +29,8 @@ from llama_client import (
     StreamError,
     UnprocessableEntityError,
 )
-from tests.faultserver import (
-    FaultServer,
-    completion,
-    completion_body,
-    delta_chunk,
-    drop,
-    raw,
-    respond,
-    slow,
-    sse_events,
-    sse_stream,
-    status,
-)
+from tests.faultserver import FaultServer, completion, drop, raw, respond, slow, sse_stream, status
+from tests.wire import FAULT, completion_body, delta_chunk, sse_events
 
 WORDS = ["Hel", "lo", ", wor", "ld", "!"]
 
@@ -568,14 +557,14 @@ def test_completion_body_with_error_field_and_200(make: Any, server: FaultServer
 
 
 def test_unknown_fields_survive_the_wire(make: Any, server: FaultServer) -> None:
-    server.script(respond(200, completion_body(kv_transfer_params={"a": 1})))
+    server.script(respond(200, completion_body(kv_transfer_params={"a": 1}, server=FAULT)))
     h = make()
     r = h.create()
     assert r.model_extra is not None and r.model_extra["kv_transfer_params"] == {"a": 1}
 
 
 def test_raw_response_has_status_headers_and_elapsed(make: Any, server: FaultServer) -> None:
-    server.script(respond(200, completion_body("raw"), headers={"x-request-id": "req-42"}))
+    server.script(respond(200, completion_body("raw", server=FAULT), headers={"x-request-id": "req-42"}))
     h = make()
     create = h.client.chat.completions.with_raw_response.create
     raw_response = create(messages=[{"role": "user", "content": "x"}])

@@ -32,14 +32,8 @@ from llama_client import (
 )
 from llama_client._chat_stream import ChatCompletionAccumulator
 from llama_client.errors import error_info
-from tests.faultserver import (
-    FaultServer,
-    completion_body,
-    delta_chunk,
-    respond,
-    sse_events,
-    sse_stream,
-)
+from tests.faultserver import FaultServer, respond, sse_stream
+from tests.wire import FAULT, completion_body, delta_chunk, sse_events
 
 DEPTH = 10_000
 DEEP = "[" * DEPTH + "]" * DEPTH
@@ -57,7 +51,7 @@ def deep_value(depth: int = DEPTH) -> Any:
 
 def completion_with(field_json: str, where: str) -> bytes:
     """A completion body whose ``where`` field holds raw JSON text ``field_json``."""
-    body = completion_body()
+    body = completion_body(server=FAULT)
     placeholder = "__PLACEHOLDER__"
     if where == "logprobs":
         body["choices"][0]["logprobs"] = placeholder

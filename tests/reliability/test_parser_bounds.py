@@ -36,7 +36,8 @@ from llama_client import ChatCompletion, StructuredOutputError
 from llama_client._spans import JsonSpans, PythonSpans
 from llama_client._tool_calls import TextHoldBack
 from llama_client.llama_format import extract_tool_calls
-from tests.faultserver import FaultServer, completion_body, respond
+from tests.faultserver import FaultServer, respond
+from tests.wire import FAULT, completion_body
 
 NAMES = frozenset({"get_weather", "get_time", "brave_search", "wolfram_alpha", "code_interpreter"})
 SIZES = (10_000, 100_000, 1_000_000)
@@ -302,7 +303,7 @@ def test_stream_hold_back_is_linear(delta: str) -> None:
 
 def test_create_finds_a_call_after_a_megabyte_of_garbage(make: Any, server: FaultServer) -> None:
     garbage = "brave_search.call(" * 30_000 + '{"' * 150_000 + "[" * 200_000
-    server.script(respond(200, completion_body(garbage + " " + CALL)))
+    server.script(respond(200, completion_body(garbage + " " + CALL, server=FAULT)))
     client = make()
     reply = client.create(tools=[{"type": "function", "function": {"name": "get_weather"}}])
     message = reply.choices[0].message
@@ -339,13 +340,13 @@ def test_parse_of_a_deeply_nested_reply(
     deep = '{"name": "x", "tags": ' + "[" * 10_000 + "]" * 10_000 + "}"
     good = '{"name": "Ada", "tags": []}'
     # Asked again, then a good reply: parsed.
-    server.script(respond(200, completion_body(deep)), respond(200, completion_body(good)))
+    server.script(respond(200, completion_body(deep, server=FAULT)), respond(200, completion_body(good, server=FAULT)))
     h = make()
     reply = parse(h, response_format=response_format)
     parsed = reply.choices[0].message.parsed
     assert (parsed["name"] if isinstance(parsed, dict) else parsed.name) == "Ada"
     # No retries left: our error, carrying every attempt.
-    server.script(respond(200, completion_body(deep)))
+    server.script(respond(200, completion_body(deep, server=FAULT)))
     with pytest.raises(StructuredOutputError) as info:
         parse(h, response_format=response_format, max_parse_retries=0)
     assert info.value.attempts == [deep]
@@ -360,7 +361,7 @@ def test_parse_reading_a_fenced_reply_is_linear() -> None:
     state: StructuredOutput[Any] = StructuredOutput({"type": "json_object"}, hi, 0, {})
 
     def run(size: int) -> None:
-        reply = completion_body("```" + " " * size + "x")
+        reply = completion_body("```" + " " * size + "x", server=FAULT)
         with pytest.raises(StructuredOutputError):
             state.handle(ChatCompletion.model_validate(reply))
 

@@ -19,18 +19,9 @@ import httpx
 import pytest
 
 from llama_client import APIStatusError, AsyncLlamaClient, LlamaClient
-from tests.faultserver import (
-    FaultServer,
-    completion,
-    delta_chunk,
-    drop,
-    respond,
-    slow,
-    sse_events,
-    sse_stream,
-    status,
-)
+from tests.faultserver import FaultServer, completion, drop, respond, slow, sse_stream, status
 from tests.reliability.conftest import KEY, MSGS
+from tests.wire import delta_chunk, sse_events
 
 SECRETS = (KEY, f"Bearer {KEY}", KEY[3:15])
 

@@ -24,7 +24,8 @@ import respx
 
 from llama_client import APIConnectionError, AsyncLlamaClient, InvalidRequestError, LlamaClient
 from llama_client.providers import Provider, get_provider, list_providers
-from tests.unit.providers_support import clear_env, completion, instant_retries
+from tests.unit.providers_support import clear_env, instant_retries
+from tests.wire import TINY
 
 SELF_HOSTED = ["vllm", "llamacpp", "ollama", "tgi", "openai-compatible"]
 HOSTED = [
@@ -79,7 +80,7 @@ def set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 def wire() -> Iterator[respx.MockRouter]:
     """Every request, to any host, recorded and answered with a completion."""
     with respx.mock(assert_all_called=False) as mock:
-        mock.route(name="any").mock(return_value=httpx.Response(200, json=completion()))
+        mock.route(name="any").mock(return_value=httpx.Response(200, json=TINY.completion()))
         yield mock
 
 
@@ -153,7 +154,7 @@ def test_self_hosted_entry_of_a_fallback_list_uses_the_llama_variables(
         # Whichever comes first fails, so the call falls over and both requests are seen.
         failing = "127.0.0.1" if first else "api.groq.com"
         mock.route(host=failing).mock(side_effect=httpx.ConnectError("down"))
-        mock.route().mock(return_value=httpx.Response(200, json=completion()))
+        mock.route().mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = LlamaClient(provider=names, max_retries=0).chat.completions.create(messages=MSGS)
         requests = sent(mock)
     assert r.provider_name == names[1]
@@ -252,7 +253,7 @@ def test_hosted_vendor_takes_only_its_own_key_and_url(
     set_env(monkeypatch, own_env(name))
     with respx.mock(assert_all_called=False) as mock:
         mock.route(host=LOCAL_HOST).mock(side_effect=httpx.ConnectError("down"))
-        mock.route().mock(return_value=httpx.Response(200, json=completion()))
+        mock.route().mock(return_value=httpx.Response(200, json=TINY.completion()))
         client = _hosted_client(name, how, monkeypatch)
         client.with_options(max_retries=0).chat.completions.create(messages=MSGS)
         requests = [r for r in sent(mock) if r.url.host != LOCAL_HOST]
@@ -371,7 +372,7 @@ def test_fallback_list_skips_a_hosted_entry_for_a_private_llama_model(
     set_env(monkeypatch, own_env("groq"))
     with respx.mock(assert_all_called=False) as mock:
         groq = mock.route(host="api.groq.com").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         local = mock.route(host=LOCAL_HOST).mock(side_effect=httpx.ConnectError("down"))
         client = LlamaClient(provider=["groq", "vllm"], max_retries=0)
@@ -380,7 +381,7 @@ def test_fallback_list_skips_a_hosted_entry_for_a_private_llama_model(
             client.chat.completions.create(messages=MSGS)
         assert local.call_count == 1 and not groq.called
         # ...and when it answers, the call succeeds there.
-        local.mock(return_value=httpx.Response(200, json=completion()))
+        local.mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = client.chat.completions.create(messages=MSGS)
     assert r.provider_name == "vllm" and not groq.called
     assert model_of(local.calls.last.request) == PRIVATE_MODEL
@@ -407,7 +408,7 @@ def test_async_client_follows_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> 
 
     async def run() -> list[httpx.Request]:
         with respx.mock() as mock:
-            mock.route().mock(return_value=httpx.Response(200, json=completion()))
+            mock.route().mock(return_value=httpx.Response(200, json=TINY.completion()))
             single = AsyncLlamaClient(provider="groq")
             with pytest.raises(InvalidRequestError, match="pass model="):
                 await single.chat.completions.create(messages=MSGS)  # LLAMA_MODEL: private

@@ -32,7 +32,8 @@ from llama_client import (
 )
 from llama_client._tool_loop import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_TOOL_CALLS
 from llama_client.types.chat import FunctionCall
-from tests.faultserver import FaultServer, completion, completion_body, respond
+from tests.faultserver import FaultServer, completion, respond
+from tests.wire import FAULT, completion_body
 
 MSGS = [{"role": "user", "content": "Weather everywhere?"}]
 DEEP = "[" * 10_000 + "]" * 10_000
@@ -53,7 +54,7 @@ def _clear() -> None:
 
 
 def tool_reply(calls: list[dict[str, Any]], content: str | None = None) -> Any:
-    body = completion_body(content)
+    body = completion_body(content, server=FAULT)
     body["choices"][0]["message"]["tool_calls"] = calls
     body["choices"][0]["finish_reason"] = "tool_calls"
     return respond(200, body)
@@ -105,7 +106,7 @@ def test_3000_calls_written_as_a_json_list_in_text(make: Any, server: FaultServe
     text = json.dumps(
         [{"name": "get_weather", "parameters": {"city": f"c{i}"}} for i in range(3000)]
     )
-    server.script(respond(200, completion_body(text)), completion("unused"))
+    server.script(respond(200, completion_body(text, server=FAULT)), completion("unused"))
     with pytest.raises(TooManyToolCallsError) as info:
         run_tools(make())
     assert info.value.count == 3000

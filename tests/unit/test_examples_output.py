@@ -21,16 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.faultserver import (
-    Behaviour,
-    FaultServer,
-    RecordedRequest,
-    completion_body,
-    delta_chunk,
-    respond,
-    sse_events,
-    sse_stream,
-)
+from tests.faultserver import Behaviour, FaultServer, RecordedRequest, respond, sse_stream
+from tests.wire import FAULT, completion_body, delta_chunk, sse_events
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -65,7 +57,7 @@ def _empty_answers(models: list[str]) -> Behaviour:
                     {**delta_chunk(), "choices": [], "usage": usage},
                 )
             )
-        return respond(200, completion_body(content))
+        return respond(200, completion_body(content, server=FAULT))
 
     async def behaviour(request: RecordedRequest, writer: Any) -> bool:
         return await pick(request)(request, writer)

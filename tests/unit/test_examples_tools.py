@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from ._wire import BASE_URL, completion
+from tests.wire import LOCAL_BASE_URL, PLAIN
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -32,7 +32,7 @@ def _load(name: str) -> ModuleType:
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLAMA_BASE_URL", BASE_URL)
+    monkeypatch.setenv("LLAMA_BASE_URL", LOCAL_BASE_URL)
     monkeypatch.setenv("LLAMA_MODEL", "llama")
 
 
@@ -49,11 +49,11 @@ def _serve(mock: respx.MockRouter, *replies: dict[str, Any]) -> list[dict[str, A
 
 
 def test_tools_example(capsys: pytest.CaptureFixture[str]) -> None:
-    with respx.mock(base_url=BASE_URL) as mock:
+    with respx.mock(base_url=LOCAL_BASE_URL) as mock:
         bodies = _serve(
             mock,
-            completion('{"name": "get_weather", "parameters": {"city": "Paris"}}'),
-            completion("It is 21 degrees celsius in Paris."),
+            PLAIN.completion('{"name": "get_weather", "parameters": {"city": "Paris"}}'),
+            PLAIN.completion("It is 21 degrees celsius in Paris."),
         )
         assert _load("tools").main() == 0
     out = capsys.readouterr().out
@@ -65,7 +65,7 @@ def test_tools_example(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_structured_output_example(capsys: pytest.CaptureFixture[str]) -> None:
     cities = {"cities": [{"name": "Paris", "country": "France", "population_millions": 2.1}]}
-    with respx.mock(base_url=BASE_URL) as mock:
-        _serve(mock, completion(json.dumps(cities)))
+    with respx.mock(base_url=LOCAL_BASE_URL) as mock:
+        _serve(mock, PLAIN.completion(json.dumps(cities)))
         assert _load("structured_output").main() == 0
     assert "Paris (France): 2.1 million" in capsys.readouterr().out

@@ -22,17 +22,8 @@ from llama_client import (
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
-from tests.unit.providers_support import (
-    MSGS,
-    chunk,
-    clear_env,
-    completion,
-    instant_retries,
-    piecewise_response,
-    sent_json,
-    sse,
-    sse_response,
-)
+from tests.unit.providers_support import MSGS, clear_env, instant_retries
+from tests.wire import TINY, piecewise_response, sent_json, sse, sse_response
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
 TOGETHER = "https://api.together.xyz/v1/chat/completions"
@@ -50,7 +41,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _ok(url: str, mock: respx.MockRouter, body: dict[str, Any] | None = None) -> respx.Route:
-    return mock.post(url).mock(return_value=httpx.Response(200, json=body or completion()))
+    return mock.post(url).mock(return_value=httpx.Response(200, json=body or TINY.completion()))
 
 
 # --------------------------------------------------------------------------- default client
@@ -63,7 +54,7 @@ def test_default_client_is_plain_vllm_and_passes_model_through() -> None:
         client.chat.completions.create(
             model="llama-3.1-8b-instruct", messages=MSGS, max_completion_tokens=5, top_k=3
         )
-        route.mock(return_value=sse_response(sse(chunk("a", "stop"))))
+        route.mock(return_value=sse_response(sse(TINY.text_chunk("a", "stop"))))
         with client.chat.completions.stream(model="x", messages=MSGS) as s:
             s.until_done()
     first = sent_json(route, 0)
@@ -98,7 +89,7 @@ def test_provider_prefix_in_model_string_routes_one_call(monkeypatch: pytest.Mon
 def test_colon_in_a_model_id_that_is_not_a_provider_passes_through() -> None:
     with respx.mock() as mock:
         route = mock.post("http://localhost:11434/v1/chat/completions").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         LlamaClient(provider="ollama").chat.completions.create(model="llama3.1:8b", messages=MSGS)
     assert sent_json(route)["model"] == "llama3.1:8b"
@@ -394,7 +385,7 @@ def test_azure_strips_tool_call_index_and_passes_extras() -> None:
     ]
     with respx.mock() as mock:
         route = mock.post(url__startswith="https://res.services.ai.azure.com/").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         LlamaClient(
             provider="azure", base_url="https://res.services.ai.azure.com/models", api_key="az"
@@ -425,7 +416,7 @@ def test_databricks_strips_name_from_non_user_messages() -> None:
 
 
 def test_finish_reasons_normalised_with_raw_kept() -> None:
-    tool_msg = completion(finish="stop")
+    tool_msg = TINY.completion(finish_reason="stop")
     tool_msg["choices"][0]["message"] = {
         "role": "assistant",
         "content": None,
@@ -434,7 +425,7 @@ def test_finish_reasons_normalised_with_raw_kept() -> None:
         ],
     }
     with respx.mock() as mock:
-        route = _ok(TOGETHER, mock, completion(finish="eos"))
+        route = _ok(TOGETHER, mock, TINY.completion(finish_reason="eos"))
         client = LlamaClient(provider="together")
         r = client.chat.completions.create(model="x", messages=MSGS)
         route.mock(return_value=httpx.Response(200, json=tool_msg))
@@ -446,7 +437,7 @@ def test_finish_reasons_normalised_with_raw_kept() -> None:
 
 
 def test_tgi_eos_token_in_a_stream() -> None:
-    body = sse(chunk("Hel"), chunk("lo", "eos_token"))
+    body = sse(TINY.text_chunk("Hel"), TINY.text_chunk("lo", "eos_token"))
     with respx.mock() as mock:
         mock.post("http://localhost:8080/v1/chat/completions").mock(return_value=sse_response(body))
         with LlamaClient(provider="tgi").chat.completions.stream(model="x", messages=MSGS) as s:
@@ -459,8 +450,8 @@ def test_tgi_eos_token_in_a_stream() -> None:
 def _groq_stream() -> bytes:
     usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9, "queue_time": 0.01}
     return sse(
-        chunk("He", delta={"role": "assistant"}),
-        chunk("y", "stop", x_groq={"id": "req_1", "usage": usage}),
+        TINY.text_chunk("He", delta={"role": "assistant"}),
+        TINY.text_chunk("y", "stop", x_groq={"id": "req_1", "usage": usage}),
     )
 
 
@@ -495,7 +486,7 @@ async def test_groq_stream_usage_async() -> None:
 
 
 def test_groq_non_stream_usage_from_x_groq() -> None:
-    body = completion(
+    body = TINY.completion(
         x_groq={"id": "q", "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
     )
     with respx.mock() as mock:
@@ -505,7 +496,7 @@ def test_groq_non_stream_usage_from_x_groq() -> None:
 
 
 def test_groq_in_stream_error() -> None:
-    body = sse(chunk("a"), chunk(None, None, x_groq={"id": "q", "error": "over capacity"}))
+    body = sse(TINY.text_chunk("a"), TINY.text_chunk(None, None, x_groq={"id": "q", "error": "over capacity"}))
     with respx.mock() as mock:
         mock.post(GROQ).mock(return_value=sse_response(body))
         stream = LlamaClient(provider="groq").chat.completions.create(
@@ -518,7 +509,7 @@ def test_groq_in_stream_error() -> None:
 def test_together_usage_on_every_chunk_and_no_stream_options() -> None:
     u = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
     u2 = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
-    body = sse(chunk("a", usage=u), chunk("b", "eos", usage=u2))
+    body = sse(TINY.text_chunk("a", usage=u), TINY.text_chunk("b", "eos", usage=u2))
     with respx.mock() as mock:
         route = mock.post(TOGETHER).mock(return_value=sse_response(body))
         with LlamaClient(provider="together").chat.completions.stream(
@@ -531,7 +522,7 @@ def test_together_usage_on_every_chunk_and_no_stream_options() -> None:
 
 
 def test_openrouter_comments_and_in_stream_error_event() -> None:
-    first = sse(": OPENROUTER PROCESSING", chunk("a"), done=False)
+    first = sse(b": OPENROUTER PROCESSING", TINY.text_chunk("a"), done=False)
     error = sse(
         {
             "id": "x",
@@ -585,7 +576,7 @@ def test_groq_498_is_retried() -> None:
         route = mock.post(GROQ).mock(
             side_effect=[
                 _err(498, {"error": {"message": "capacity exceeded", "code": "capacity_exceeded"}}),
-                httpx.Response(200, json=completion()),
+                httpx.Response(200, json=TINY.completion()),
             ]
         )
         r = LlamaClient(provider="groq").chat.completions.create(model="x", messages=MSGS)
@@ -716,7 +707,7 @@ def test_raw_response_rate_limit_and_provider() -> None:
         "x-ratelimit-remaining-tokens": "5990",
     }
     with respx.mock() as mock:
-        mock.post(GROQ).mock(return_value=httpx.Response(200, json=completion(), headers=headers))
+        mock.post(GROQ).mock(return_value=httpx.Response(200, json=TINY.completion(), headers=headers))
         raw = LlamaClient(provider="groq").chat.completions.with_raw_response.create(
             model="x", messages=MSGS
         )
@@ -747,7 +738,7 @@ def test_with_options_keeps_providers_policy_and_fallback_state() -> None:
 
 
 def test_groq_unreadable_x_groq_usage_shows_what_arrived() -> None:
-    body = completion(x_groq={"id": "q", "usage": {"prompt_tokens": "many"}})
+    body = TINY.completion(x_groq={"id": "q", "usage": {"prompt_tokens": "many"}})
     with respx.mock() as mock:
         _ok(GROQ, mock, body)
         with pytest.raises(ResponseValidationError, match="many"):

@@ -19,17 +19,8 @@ from llama_client import (
     StreamError,
 )
 from llama_client.providers import Fallback, should_fall_over
-from tests.unit.providers_support import (
-    MSGS,
-    broken_stream_response,
-    chunk,
-    clear_env,
-    completion,
-    instant_retries,
-    sent_json,
-    sse,
-    sse_response,
-)
+from tests.unit.providers_support import MSGS, clear_env, instant_retries
+from tests.wire import TINY, broken_stream_response, sent_json, sse, sse_response
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
 TOGETHER = "https://api.together.xyz/v1/chat/completions"
@@ -137,7 +128,7 @@ def test_llama_api_key_is_not_sent_to_fallback_providers(monkeypatch: pytest.Mon
 def test_503_after_retries_falls_over_and_records_provider() -> None:
     with respx.mock(assert_all_called=False) as mock:
         groq = mock.post(GROQ).mock(return_value=_503())
-        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         fireworks = mock.post(FIREWORKS)
         r = _client().chat.completions.create(model=ALIAS, messages=MSGS)
     assert r.provider_name == "together"
@@ -153,7 +144,7 @@ def test_dropped_connection_falls_over() -> None:
     with respx.mock() as mock:
         mock.post(GROQ).mock(side_effect=httpx.ConnectError("refused"))
         mock.post(TOGETHER).mock(side_effect=httpx.ReadTimeout("slow"))
-        mock.post(FIREWORKS).mock(return_value=httpx.Response(200, json=completion()))
+        mock.post(FIREWORKS).mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = _client(max_retries=0).chat.completions.create(model=ALIAS, messages=MSGS)
     assert r.provider_name == "fireworks"
 
@@ -163,7 +154,7 @@ def test_429_falls_over() -> None:
         mock.post(GROQ).mock(
             return_value=httpx.Response(429, json={"error": {"message": "slow down"}})
         )
-        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = _client(max_retries=0).chat.completions.create(model=ALIAS, messages=MSGS)
     assert r.provider_name == "together"
 
@@ -194,7 +185,7 @@ def test_cooldown_skips_a_failed_provider_until_it_expires() -> None:
     clock = FakeClock()
     with respx.mock() as mock:
         groq = mock.post(GROQ).mock(return_value=_503())
-        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         client = _client(clock, max_retries=0)
         client.chat.completions.create(model=ALIAS, messages=MSGS)
         assert groq.call_count == 1
@@ -202,7 +193,7 @@ def test_cooldown_skips_a_failed_provider_until_it_expires() -> None:
         r = client.chat.completions.create(model=ALIAS, messages=MSGS)
         assert r.provider_name == "together" and groq.call_count == 1  # cooling down
         clock.now += 25
-        groq.mock(return_value=httpx.Response(200, json=completion()))
+        groq.mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = client.chat.completions.create(model=ALIAS, messages=MSGS)
     assert r.provider_name == "groq" and groq.call_count == 2
     assert together.call_count == 2
@@ -211,7 +202,7 @@ def test_cooldown_skips_a_failed_provider_until_it_expires() -> None:
 def test_provider_that_does_not_offer_the_model_is_skipped() -> None:
     with respx.mock(assert_all_called=False) as mock:
         groq = mock.post(GROQ)
-        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = _client().chat.completions.create(model="llama-3.1-405b-instruct", messages=MSGS)
     assert r.provider_name == "together" and not groq.called
     assert sent_json(together)["model"] == "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo"
@@ -230,7 +221,7 @@ def test_model_no_provider_offers_fails_before_io(monkeypatch: pytest.MonkeyPatc
 def test_raw_response_records_provider() -> None:
     with respx.mock() as mock:
         mock.post(GROQ).mock(return_value=_503())
-        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         raw = _client(max_retries=0).chat.completions.with_raw_response.create(
             model=ALIAS, messages=MSGS
         )
@@ -240,7 +231,7 @@ def test_raw_response_records_provider() -> None:
 def test_stream_falls_over_before_the_first_chunk() -> None:
     with respx.mock() as mock:
         mock.post(GROQ).mock(return_value=broken_stream_response())
-        mock.post(TOGETHER).mock(return_value=sse_response(sse(chunk("Hi"), chunk("!", "eos"))))
+        mock.post(TOGETHER).mock(return_value=sse_response(sse(TINY.text_chunk("Hi"), TINY.text_chunk("!", "eos"))))
         stream = _client(max_retries=0).chat.completions.create(
             model=ALIAS, messages=MSGS, stream=True
         )
@@ -254,14 +245,14 @@ def test_stream_error_event_before_first_chunk_falls_over_in_stream_helper() -> 
     with respx.mock() as mock:
         mock.post(GROQ).mock(return_value=sse_response(error))
         mock.post(TOGETHER).mock(return_value=_503())
-        mock.post(FIREWORKS).mock(return_value=sse_response(sse(chunk("ok", "stop"))))
+        mock.post(FIREWORKS).mock(return_value=sse_response(sse(TINY.text_chunk("ok", "stop"))))
         with _client(max_retries=0).chat.completions.stream(model=ALIAS, messages=MSGS) as s:
             final = s.get_final_completion()
     assert final.provider_name == "fireworks" and final.choices[0].message.content == "ok"
 
 
 def test_stream_never_falls_over_after_the_first_chunk() -> None:
-    first = sse(chunk("Hel"), done=False)
+    first = sse(TINY.text_chunk("Hel"), done=False)
     with respx.mock(assert_all_called=False) as mock:
         mock.post(GROQ).mock(return_value=broken_stream_response(first))
         together = mock.post(TOGETHER)
@@ -281,7 +272,7 @@ def test_stream_never_falls_over_after_the_first_chunk() -> None:
 async def test_async_503_falls_over() -> None:
     with respx.mock() as mock:
         groq = mock.post(GROQ).mock(return_value=_503())
-        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         r = await _aclient().chat.completions.create(model=ALIAS, messages=MSGS)
     assert r.provider_name == "together" and groq.call_count == 3
 
@@ -299,7 +290,7 @@ async def test_async_cooldown() -> None:
     clock = FakeClock()
     with respx.mock() as mock:
         groq = mock.post(GROQ).mock(side_effect=httpx.ConnectError("down"))
-        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=completion()))
+        mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
         client = _aclient(clock)
         await client.chat.completions.create(model=ALIAS, messages=MSGS)
         calls = groq.call_count
@@ -313,7 +304,7 @@ async def test_async_cooldown() -> None:
 async def test_async_stream_falls_over_before_first_chunk_only() -> None:
     with respx.mock(assert_all_called=False) as mock:
         mock.post(GROQ).mock(return_value=broken_stream_response())
-        mock.post(TOGETHER).mock(return_value=broken_stream_response(sse(chunk("a"), done=False)))
+        mock.post(TOGETHER).mock(return_value=broken_stream_response(sse(TINY.text_chunk("a"), done=False)))
         fireworks = mock.post(FIREWORKS)
         client = _aclient()
         async with client.chat.completions.stream(model=ALIAS, messages=MSGS) as s:

@@ -28,7 +28,8 @@ from llama_client.providers import (
 )
 from llama_client.providers._catalog import ALIASES, MODELS
 from llama_client.providers._table import update_document
-from tests.unit.providers_support import MSGS, clear_env, completion, sent_json
+from tests.unit.providers_support import MSGS, clear_env
+from tests.wire import TINY, sent_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +93,7 @@ def test_register_data_row_and_use_it(
     monkeypatch.setenv("ACME_API_KEY", "ak")
     with respx.mock() as mock:
         route = mock.post("https://api.acme.example/v1/chat/completions").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         client = LlamaClient(provider="acme", unsupported="drop")
         client.chat.completions.create(model="llama-3.1-8b-instruct", messages=MSGS, seed=3)
@@ -116,7 +117,7 @@ def test_subclass_hook(clean_registry: None) -> None:
     register(Quirky())
     with respx.mock() as mock:
         mock.post("http://127.0.0.1:9100/v1/chat/completions").mock(
-            return_value=httpx.Response(200, json=completion(finish="done"))
+            return_value=httpx.Response(200, json=TINY.completion(finish_reason="done"))
         )
         r = LlamaClient(provider="quirky").chat.completions.create(model="m", messages=MSGS)
     assert r.choices[0].finish_reason == "stop"

@@ -13,7 +13,8 @@ import pytest
 import respx
 
 from llama_client import AsyncLlamaClient, InvalidRequestError, LlamaClient
-from tests.unit.providers_support import MSGS, clear_env, completion, sent_json
+from tests.unit.providers_support import MSGS, clear_env
+from tests.wire import TINY, sent_json
 
 # provider, environment, chat URL, (auth header, value) or None, alias, vendor model id
 CASES: list[tuple[str, dict[str, str], str, tuple[str, str] | None, str, str]] = [
@@ -217,7 +218,7 @@ def test_sync_wire(
 ) -> None:
     _setup(monkeypatch, env)
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(url).mock(return_value=httpx.Response(200, json=completion()))
+        route = mock.post(url).mock(return_value=httpx.Response(200, json=TINY.completion()))
         with LlamaClient(provider=provider) as client:
             result = client.chat.completions.create(model=alias, messages=MSGS)
     assert result.choices[0].message.content == "hi"
@@ -237,7 +238,7 @@ async def test_async_wire(
 ) -> None:
     _setup(monkeypatch, env)
     with respx.mock(assert_all_called=True) as mock:
-        route = mock.post(url).mock(return_value=httpx.Response(200, json=completion()))
+        route = mock.post(url).mock(return_value=httpx.Response(200, json=TINY.completion()))
         async with AsyncLlamaClient(provider=provider) as client:
             result = await client.chat.completions.create(model=alias, messages=MSGS)
     assert result.provider_name == provider
@@ -298,7 +299,7 @@ def test_ollama_host_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_ollama_never_sends_a_key() -> None:
     with respx.mock() as mock:
         route = mock.post("http://localhost:11434/v1/chat/completions").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         LlamaClient(provider="ollama", api_key="secret").chat.completions.create(
             model="llama3.2", messages=MSGS
@@ -309,7 +310,7 @@ def test_ollama_never_sends_a_key() -> None:
 def test_azure_bearer_on_non_azure_host_and_api_version_kept_with_extra_query() -> None:
     with respx.mock() as mock:
         route = mock.post(url__startswith="https://llama.eastus.models.example.com/").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         client = LlamaClient(
             provider="azure", base_url="https://llama.eastus.models.example.com", api_key="az"
@@ -327,7 +328,7 @@ def test_azure_bearer_on_non_azure_host_and_api_version_kept_with_extra_query() 
 def test_nvidia_self_hosted_needs_no_key() -> None:
     with respx.mock() as mock:
         route = mock.post("http://127.0.0.1:8001/v1/chat/completions").mock(
-            return_value=httpx.Response(200, json=completion())
+            return_value=httpx.Response(200, json=TINY.completion())
         )
         client = LlamaClient(provider="nvidia", base_url="http://127.0.0.1:8001/v1")
         client.chat.completions.create(model="llama-3.1-8b-instruct", messages=MSGS)

@@ -35,15 +35,8 @@ from typing import Any
 
 import pytest
 
-from tests.faultserver import (
-    Behaviour,
-    FaultServer,
-    RecordedRequest,
-    completion_body,
-    respond,
-    sse_events,
-    sse_stream,
-)
+from tests.faultserver import Behaviour, FaultServer, RecordedRequest, respond, sse_stream
+from tests.wire import FAULT, completion_body, sse_events
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -324,7 +317,7 @@ def _answer(request: RecordedRequest) -> Behaviour:
     if body.get("stream"):
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return sse_stream(_chunks(message, finish, usage))
-    out = completion_body("", model=FAKE_MODEL, usage=USAGE)
+    out = completion_body("", model=FAKE_MODEL, usage=USAGE, server=FAULT)
     out["choices"][0].update(message=message, finish_reason=finish)
     return respond(200, out)
 

@@ -16,8 +16,7 @@ from llama_client import (
     StructuredOutputError,
     StructuredOutputTruncatedError,
 )
-
-from ._wire import BASE_URL, Script, completion
+from tests.wire import LOCAL_BASE_URL, PLAIN, Script
 
 MSGS = [{"role": "user", "content": "Invent a person."}]
 
@@ -31,7 +30,7 @@ def test_parse_sends_a_strict_json_schema_and_validates(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     # llama-server's grammar output: valid JSON with odd whitespace (servers.md §3.3)
-    script = Script(completion('{"name" :\n\n"Ada", "age" :\n\n36}'))
+    script = Script(PLAIN.completion('{"name" :\n\n"Ada", "age" :\n\n36}'))
     mock.post("/chat/completions").mock(side_effect=script)
     r = client.chat.completions.parse(messages=MSGS, response_format=Person, temperature=0)
     assert isinstance(r, ParsedChatCompletion)
@@ -51,8 +50,8 @@ def test_parse_retries_with_the_validation_error(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     script = Script(
-        completion('{"name": "Ada", "age": "old"}'),
-        completion('```json\n{"name": "Ada", "age": 36}\n```'),
+        PLAIN.completion('{"name": "Ada", "age": "old"}'),
+        PLAIN.completion('```json\n{"name": "Ada", "age": 36}\n```'),
     )
     mock.post("/chat/completions").mock(side_effect=script)
     r = client.chat.completions.parse(messages=MSGS, response_format=Person, max_parse_retries=1)
@@ -64,7 +63,7 @@ def test_parse_retries_with_the_validation_error(
 
 
 def test_parse_gives_up_with_every_attempt(mock: respx.MockRouter, client: LlamaClient) -> None:
-    script = Script(completion("not json"), completion('{"name": "Ada"}'), completion(None))
+    script = Script(PLAIN.completion("not json"), PLAIN.completion('{"name": "Ada"}'), PLAIN.completion(None))
     mock.post("/chat/completions").mock(side_effect=script)
     with pytest.raises(StructuredOutputError) as info:
         client.chat.completions.parse(messages=MSGS, response_format=Person, max_parse_retries=2)
@@ -78,14 +77,14 @@ def test_parse_gives_up_with_every_attempt(mock: respx.MockRouter, client: Llama
 
 
 def test_no_retries(mock: respx.MockRouter, client: LlamaClient) -> None:
-    mock.post("/chat/completions").mock(side_effect=Script(completion("{}")))
+    mock.post("/chat/completions").mock(side_effect=Script(PLAIN.completion("{}")))
     with pytest.raises(StructuredOutputError) as info:
         client.chat.completions.parse(messages=MSGS, response_format=Person, max_parse_retries=0)
     assert info.value.attempts == ["{}"]
 
 
 def test_truncated_reply_raises_at_once(mock: respx.MockRouter, client: LlamaClient) -> None:
-    script = Script(completion('{"name": "Ada", "ag', finish_reason="length"))
+    script = Script(PLAIN.completion('{"name": "Ada", "ag', finish_reason="length"))
     mock.post("/chat/completions").mock(side_effect=script)
     with pytest.raises(StructuredOutputTruncatedError) as info:
         client.chat.completions.parse(messages=MSGS, response_format=Person, max_tokens=8)
@@ -97,7 +96,7 @@ def test_truncated_reply_raises_at_once(mock: respx.MockRouter, client: LlamaCli
 def test_json_object_and_dict_schemas_pass_through(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    script = Script(completion('{"a": [1, 2]}'), completion("[1, 2]"), completion("[3]"))
+    script = Script(PLAIN.completion('{"a": [1, 2]}'), PLAIN.completion("[1, 2]"), PLAIN.completion("[3]"))
     mock.post("/chat/completions").mock(side_effect=script)
     r = client.chat.completions.parse(messages=MSGS, response_format={"type": "json_object"})
     assert r.choices[0].message.parsed == {"a": [1, 2]}
@@ -113,7 +112,7 @@ def test_json_object_and_dict_schemas_pass_through(
 
 
 def test_json_object_must_be_an_object(mock: respx.MockRouter, client: LlamaClient) -> None:
-    mock.post("/chat/completions").mock(side_effect=Script(completion("[1]")))
+    mock.post("/chat/completions").mock(side_effect=Script(PLAIN.completion("[1]")))
     with pytest.raises(StructuredOutputError, match="expected a JSON object"):
         client.chat.completions.parse(
             messages=MSGS, response_format={"type": "json_object"}, max_parse_retries=0
@@ -141,24 +140,24 @@ def test_bad_arguments_fail_before_io(
 
 
 async def test_async_parse_retry_then_success(mock: respx.MockRouter) -> None:
-    script = Script(completion("{"), completion('{"name": "Bo", "age": 3}'))
+    script = Script(PLAIN.completion("{"), PLAIN.completion('{"name": "Bo", "age": 3}'))
     mock.post("/chat/completions").mock(side_effect=script)
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
         r = await ac.chat.completions.parse(messages=MSGS, response_format=Person)
     assert r.choices[0].message.parsed == Person(name="Bo", age=3)
     assert "Invalid JSON" in script.bodies[1]["messages"][-1]["content"]
 
 
 async def test_async_parse_exhaustion_and_length(mock: respx.MockRouter) -> None:
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
-        mock.post("/chat/completions").mock(side_effect=Script(completion("x"), completion("y")))
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
+        mock.post("/chat/completions").mock(side_effect=Script(PLAIN.completion("x"), PLAIN.completion("y")))
         with pytest.raises(StructuredOutputError) as info:
             await ac.chat.completions.parse(
                 messages=MSGS, response_format=Person, max_parse_retries=1
             )
         assert info.value.attempts == ["x", "y"]
         mock.post("/chat/completions").mock(
-            side_effect=Script(completion("{", finish_reason="length"))
+            side_effect=Script(PLAIN.completion("{", finish_reason="length"))
         )
         with pytest.raises(StructuredOutputTruncatedError):
             await ac.chat.completions.parse(messages=MSGS, response_format=Person)

@@ -10,14 +10,12 @@ import pytest
 import respx
 
 from llama_client import AsyncLlamaClient, InvalidRequestError, LlamaClient, tool
-
-from ._wire import (
-    BASE_URL,
-    chunk,
-    completion,
+from tests.wire import (
+    LOCAL_BASE_URL,
+    PLAIN,
     llamacpp_call,
     sent_json,
-    sse,
+    sse_reply,
     text_chunks,
     vllm_call,
 )
@@ -41,7 +39,7 @@ def get_time(tz: str = "UTC") -> str:
 
 
 def test_tools_are_sent_as_openai_definitions(mock: respx.MockRouter, client: LlamaClient) -> None:
-    route = mock.post("/chat/completions").respond(json=completion("hi"))
+    route = mock.post("/chat/completions").respond(json=PLAIN.completion("hi"))
     client.chat.completions.create(
         messages=MSGS,
         tools=[get_weather, {"type": "function", "function": {"name": "raw", "parameters": {}}}],
@@ -55,7 +53,7 @@ def test_tools_are_sent_as_openai_definitions(mock: respx.MockRouter, client: Ll
 
 
 def test_invalid_tool_fails_before_io(mock: respx.MockRouter, client: LlamaClient) -> None:
-    route = mock.post("/chat/completions").respond(json=completion("hi"))
+    route = mock.post("/chat/completions").respond(json=PLAIN.completion("hi"))
     with pytest.raises(InvalidRequestError) as info:
         client.chat.completions.create(messages=MSGS, tools=[get_weather, 3])  # type: ignore[list-item]
     assert info.value.field == "tools[1]"
@@ -71,7 +69,7 @@ def test_invalid_tool_fails_before_io(mock: respx.MockRouter, client: LlamaClien
 
 def test_vllm_tool_call(mock: respx.MockRouter, client: LlamaClient) -> None:
     mock.post("/chat/completions").respond(
-        json=completion(
+        json=PLAIN.completion(
             None,
             tool_calls=[vllm_call("get_weather", '{"city": "Paris"}')],
             finish_reason="tool_calls",
@@ -89,7 +87,7 @@ def test_vllm_tool_call(mock: respx.MockRouter, client: LlamaClient) -> None:
 
 def test_vllm_named_choice_finishes_with_stop(mock: respx.MockRouter, client: LlamaClient) -> None:
     mock.post("/chat/completions").respond(
-        json=completion(
+        json=PLAIN.completion(
             "", tool_calls=[vllm_call("get_weather", '{"city": "Oslo"}')], finish_reason="stop"
         )
     )
@@ -109,7 +107,7 @@ def test_llamacpp_content_next_to_calls_and_no_index(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     mock.post("/chat/completions").respond(
-        json=completion(
+        json=PLAIN.completion(
             "Let me look that up.",
             tool_calls=[llamacpp_call("get_weather", '{"city" :\n\n"Paris"}')],
             finish_reason="tool_calls",
@@ -126,7 +124,7 @@ def test_llamacpp_truncated_call_with_length(mock: respx.MockRouter, client: Lla
     from llama_client import ToolCallArgumentsError
 
     mock.post("/chat/completions").respond(
-        json=completion(
+        json=PLAIN.completion(
             "",
             tool_calls=[
                 llamacpp_call("get_weather", '{"city": "Paris"}', id="a"),
@@ -151,7 +149,7 @@ def test_arguments_as_object(mock: respx.MockRouter, client: LlamaClient) -> Non
         "function": {"name": "get_weather", "arguments": {"city": "Rome"}},
     }
     mock.post("/chat/completions").respond(
-        json=completion(None, tool_calls=[call], finish_reason="tool_calls")
+        json=PLAIN.completion(None, tool_calls=[call], finish_reason="tool_calls")
     )
     r = client.chat.completions.create(messages=MSGS, tools=[get_weather])
     assert r.choices[0].message.tool_calls[0].function.parsed_arguments() == {"city": "Rome"}  # type: ignore[index]
@@ -179,7 +177,7 @@ def test_call_written_as_text_becomes_tool_calls(
     mock: respx.MockRouter, client: LlamaClient, content: str, expected: list[Any]
 ) -> None:
     # A server without a tool parser (or whose parser gave up) returns the call as content.
-    mock.post("/chat/completions").respond(json=completion(content, finish_reason="stop"))
+    mock.post("/chat/completions").respond(json=PLAIN.completion(content, finish_reason="stop"))
     r = client.chat.completions.create(messages=MSGS, tools=[get_weather, get_time])
     choice = r.choices[0]
     calls = choice.message.tool_calls or []
@@ -192,7 +190,7 @@ def test_call_written_as_text_becomes_tool_calls(
 
 def test_text_parsing_can_be_turned_off(mock: respx.MockRouter, client: LlamaClient) -> None:
     content = '{"name": "get_weather", "parameters": {"city": "Paris"}}'
-    mock.post("/chat/completions").respond(json=completion(content))
+    mock.post("/chat/completions").respond(json=PLAIN.completion(content))
     r = client.chat.completions.create(messages=MSGS, tools=[get_weather], parse_tool_calls=False)
     assert r.choices[0].message.content == content and r.choices[0].message.tool_calls is None
     assert r.choices[0].finish_reason == "stop"
@@ -202,12 +200,12 @@ def test_text_calls_only_for_offered_tools_and_only_with_tools(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     content = '{"name": "send_email", "parameters": {"to": "x"}}'
-    mock.post("/chat/completions").respond(json=completion(content))
+    mock.post("/chat/completions").respond(json=PLAIN.completion(content))
     r = client.chat.completions.create(messages=MSGS, tools=[get_weather])
     assert r.choices[0].message.content == content and r.choices[0].message.tool_calls is None
     # without tools nothing is interpreted
     mock.post("/chat/completions").respond(
-        json=completion('{"name": "get_weather", "parameters": {"city": "P"}}')
+        json=PLAIN.completion('{"name": "get_weather", "parameters": {"city": "P"}}')
     )
     r = client.chat.completions.create(messages=MSGS)
     assert r.choices[0].message.tool_calls is None
@@ -217,7 +215,7 @@ def test_calls_to_tools_not_offered_are_set_aside(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     mock.post("/chat/completions").respond(
-        json=completion(
+        json=PLAIN.completion(
             None,
             tool_calls=[
                 vllm_call("get_weather", '{"city": "A"}', id="1"),
@@ -235,7 +233,7 @@ def test_calls_to_tools_not_offered_are_set_aside(
 
 def test_raw_response_applies_the_same_policy(mock: respx.MockRouter, client: LlamaClient) -> None:
     mock.post("/chat/completions").respond(
-        json=completion('{"name": "get_weather", "parameters": {"city": "Paris"}}'),
+        json=PLAIN.completion('{"name": "get_weather", "parameters": {"city": "Paris"}}'),
         headers={"x-request-id": "r1"},
     )
     raw = client.chat.completions.with_raw_response.create(messages=MSGS, tools=[get_weather])
@@ -244,8 +242,8 @@ def test_raw_response_applies_the_same_policy(mock: respx.MockRouter, client: Ll
 
 
 async def test_async_text_call(mock: respx.MockRouter) -> None:
-    mock.post("/chat/completions").respond(json=completion('[get_weather(city="Lima")]'))
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
+    mock.post("/chat/completions").respond(json=PLAIN.completion('[get_weather(city="Lima")]'))
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
         r = await ac.chat.completions.create(messages=MSGS, tools=[get_weather])
     assert r.choices[0].message.tool_calls[0].function.parsed_arguments() == {"city": "Lima"}  # type: ignore[index]
 
@@ -254,18 +252,18 @@ async def test_async_text_call(mock: respx.MockRouter) -> None:
 
 
 def _vllm_tool_stream() -> httpx.Response:
-    return sse(
-        chunk({"role": "assistant", "content": ""}),
-        chunk(
+    return sse_reply(
+        PLAIN.chunk({"role": "assistant", "content": ""}),
+        PLAIN.chunk(
             {
                 "tool_calls": [
                     {"id": "chatcmpl-tool-abc", "type": "function", "index": 0, "function": {"name": "get_weather"}}
                 ]
             }
         ),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "'}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'Paris"}'}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}, "tool_calls"),
+        PLAIN.chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "'}}]}),
+        PLAIN.chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'Paris"}'}}]}),
+        PLAIN.chunk({"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}, "tool_calls"),
         {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "llama", "choices": [],
          "usage": {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}},
     )  # fmt: skip
@@ -273,32 +271,32 @@ def _vllm_tool_stream() -> httpx.Response:
 
 def _llamacpp_tool_stream() -> httpx.Response:
     # content first, then the call; the first argument fragment rides with the name
-    return sse(
-        chunk({"role": "assistant", "content": None}),
-        chunk({"content": "Checking."}),
-        chunk({"tool_calls": [{"index": 0, "id": "Zz9", "type": "function", "function": {"name": "get_weather", "arguments": "{"}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"cit'}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'y": "Paris"}'}}]}),
-        chunk({}, "tool_calls"),
+    return sse_reply(
+        PLAIN.chunk({"role": "assistant", "content": None}),
+        PLAIN.chunk({"content": "Checking."}),
+        PLAIN.chunk({"tool_calls": [{"index": 0, "id": "Zz9", "type": "function", "function": {"name": "get_weather", "arguments": "{"}}]}),
+        PLAIN.chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"cit'}}]}),
+        PLAIN.chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'y": "Paris"}'}}]}),
+        PLAIN.chunk({}, "tool_calls"),
     )  # fmt: skip
 
 
 def _llama_cpp_python_tool_stream() -> httpx.Response:
     # every delta repeats id, type and name
     head = {"index": 0, "id": "call__0_get_weather_cmpl-1", "type": "function"}
-    return sse(
-        chunk({"role": "assistant", "content": None}),
-        chunk(
+    return sse_reply(
+        PLAIN.chunk({"role": "assistant", "content": None}),
+        PLAIN.chunk(
             {"tool_calls": [{**head, "function": {"name": "get_weather", "arguments": '{"city"'}}]}
         ),
-        chunk(
+        PLAIN.chunk(
             {
                 "tool_calls": [
                     {**head, "function": {"name": "get_weather", "arguments": ': "Paris"}'}}
                 ]
             }
         ),
-        chunk({}, "tool_calls"),
+        PLAIN.chunk({}, "tool_calls"),
     )
 
 
@@ -328,7 +326,7 @@ def test_streamed_call_written_as_text_is_held_back_and_parsed(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     mock.post("/chat/completions").mock(
-        return_value=sse(
+        return_value=sse_reply(
             *text_chunks(
                 "<|python_tag|>", '{"name": "get_we', 'ather", "parameters": {"city": "Oslo"}}'
             )
@@ -352,7 +350,7 @@ def test_streamed_call_written_as_text_is_held_back_and_parsed(
 def test_streamed_json_that_is_not_a_call_is_released_at_the_end(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    mock.post("/chat/completions").mock(return_value=sse(*text_chunks('{"answer"', ": 42}")))
+    mock.post("/chat/completions").mock(return_value=sse_reply(*text_chunks('{"answer"', ": 42}")))
     with client.chat.completions.stream(messages=MSGS, tools=[get_weather]) as s:
         assert "".join(s.text_stream) == '{"answer": 42}'
         assert s.get_final_completion().choices[0].message.tool_calls is None
@@ -361,7 +359,7 @@ def test_streamed_json_that_is_not_a_call_is_released_at_the_end(
 def test_streamed_plain_text_passes_through_immediately(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    mock.post("/chat/completions").mock(return_value=sse(*text_chunks("", " It", " is sunny.")))
+    mock.post("/chat/completions").mock(return_value=sse_reply(*text_chunks("", " It", " is sunny.")))
     with client.chat.completions.stream(messages=MSGS, tools=[get_weather]) as s:
         pieces = list(s.text_stream)
     # the whitespace-only piece waits for the first real text, then everything flows
@@ -371,7 +369,7 @@ def test_streamed_plain_text_passes_through_immediately(
 
 def test_streamed_prose_around_a_text_call(mock: respx.MockRouter, client: LlamaClient) -> None:
     mock.post("/chat/completions").mock(
-        return_value=sse(
+        return_value=sse_reply(
             *text_chunks('{"name": "get_time", "parameters": {}}', " Then I will answer.")
         )
     )
@@ -387,10 +385,10 @@ def test_vllm_streamed_name_not_offered_is_rejected(
 ) -> None:
     # servers.md §2.6: unconstrained auto output streamed a "call" named after output text
     mock.post("/chat/completions").mock(
-        return_value=sse(
-            chunk({"role": "assistant", "content": ""}),
-            chunk({"tool_calls": [{"id": "chatcmpl-tool-1", "type": "function", "index": 0, "function": {"name": "Paris"}}]}),
-            chunk({}, "tool_calls"),
+        return_value=sse_reply(
+            PLAIN.chunk({"role": "assistant", "content": ""}),
+            PLAIN.chunk({"tool_calls": [{"id": "chatcmpl-tool-1", "type": "function", "index": 0, "function": {"name": "Paris"}}]}),
+            PLAIN.chunk({}, "tool_calls"),
         )
     )  # fmt: skip
     with client.chat.completions.stream(messages=MSGS, tools=[get_weather]) as s:
@@ -403,7 +401,7 @@ def test_vllm_streamed_name_not_offered_is_rejected(
 
 def test_streamed_text_parsing_off(mock: respx.MockRouter, client: LlamaClient) -> None:
     content = '{"name": "get_weather", "parameters": {"city": "Oslo"}}'
-    mock.post("/chat/completions").mock(return_value=sse(*text_chunks(content)))
+    mock.post("/chat/completions").mock(return_value=sse_reply(*text_chunks(content)))
     with client.chat.completions.stream(
         messages=MSGS, tools=[get_weather], parse_tool_calls=False
     ) as s:
@@ -413,8 +411,8 @@ def test_streamed_text_parsing_off(mock: respx.MockRouter, client: LlamaClient) 
 
 async def test_async_stream_text_call_and_deltas(mock: respx.MockRouter) -> None:
     route = mock.post("/chat/completions")
-    route.mock(return_value=sse(*text_chunks('[get_weather(city="Kyiv")]')))
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
+    route.mock(return_value=sse_reply(*text_chunks('[get_weather(city="Kyiv")]')))
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
         async with ac.chat.completions.stream(messages=MSGS, tools=[get_weather]) as s:
             shown = [t async for t in s.text_stream]
             final = await s.get_final_completion()
@@ -428,13 +426,13 @@ async def test_async_stream_text_call_and_deltas(mock: respx.MockRouter) -> None
             final = await s.get_final_completion()
         assert final.choices[0].message.tool_calls[0].function.name == "get_weather"  # type: ignore[index]
 
-        route.mock(return_value=sse(*text_chunks("[1, 2", "]")))
+        route.mock(return_value=sse_reply(*text_chunks("[1, 2", "]")))
         async with ac.chat.completions.stream(messages=MSGS, tools=[get_weather]) as s:
             assert "".join([t async for t in s.text_stream]) == "[1, 2]"
 
 
 def test_tools_in_body_are_json(mock: respx.MockRouter, client: LlamaClient) -> None:
-    route = mock.post("/chat/completions").respond(json=completion("ok"))
+    route = mock.post("/chat/completions").respond(json=PLAIN.completion("ok"))
     client.chat.completions.create(messages=MSGS, tools=[get_time])
     assert json.loads(route.calls[0].request.content)["tools"][0]["function"]["parameters"][
         "properties"
@@ -442,7 +440,7 @@ def test_tools_in_body_are_json(mock: respx.MockRouter, client: LlamaClient) -> 
 
 
 def test_named_tool_choice_must_be_offered(mock: respx.MockRouter, client: LlamaClient) -> None:
-    route = mock.post("/chat/completions").respond(json=completion("ok"))
+    route = mock.post("/chat/completions").respond(json=PLAIN.completion("ok"))
     with pytest.raises(InvalidRequestError) as info:
         client.chat.completions.create(
             messages=MSGS,

@@ -18,8 +18,7 @@ from llama_client import (
     tool,
 )
 from llama_client.tools import code_interpreter
-
-from ._wire import BASE_URL, Script, completion, llamacpp_call, vllm_call
+from tests.wire import LOCAL_BASE_URL, PLAIN, Script, llamacpp_call, vllm_call
 
 MSGS = [{"role": "user", "content": "Weather in Paris and the time?"}]
 
@@ -43,14 +42,14 @@ def broken(x: int) -> str:
 
 
 def _calls(*calls: dict[str, Any]) -> dict[str, Any]:
-    return completion(None, tool_calls=list(calls), finish_reason="tool_calls")
+    return PLAIN.completion(None, tool_calls=list(calls), finish_reason="tool_calls")
 
 
 def test_two_rounds_then_an_answer(mock: respx.MockRouter, client: LlamaClient) -> None:
     script = Script(
         _calls(vllm_call("get_weather", '{"city": "Paris"}', id="c1")),
         _calls(vllm_call("get_time", "{}", id="c2")),
-        completion("Sunny, and it is noon."),
+        PLAIN.completion("Sunny, and it is noon."),
     )
     mock.post("/chat/completions").mock(side_effect=script)
     result = client.chat.run_tools(messages=MSGS, tools=[get_weather, get_time], max_rounds=3)
@@ -74,7 +73,7 @@ def test_several_calls_are_split_into_single_call_messages(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     script = Script(
-        completion(
+        PLAIN.completion(
             "On it.",
             tool_calls=[
                 llamacpp_call("get_weather", '{"city": "Paris"}', id="a"),
@@ -82,7 +81,7 @@ def test_several_calls_are_split_into_single_call_messages(
             ],
             finish_reason="tool_calls",
         ),
-        completion("Done."),
+        PLAIN.completion("Done."),
     )
     mock.post("/chat/completions").mock(side_effect=script)
     result = client.chat.run_tools(messages=MSGS, tools=[get_weather, get_time])
@@ -101,7 +100,7 @@ def test_several_calls_kept_together_when_asked(
         _calls(
             vllm_call("get_weather", '{"city": "A"}', id="a"), vllm_call("get_time", "{}", id="b")
         ),
-        completion("Done."),
+        PLAIN.completion("Done."),
     )
     mock.post("/chat/completions").mock(side_effect=script)
     client.chat.run_tools(messages=MSGS, tools=[get_weather, get_time], split_tool_calls=False)
@@ -114,8 +113,8 @@ def test_text_calls_from_servers_without_a_parser(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
     script = Script(
-        completion('<|python_tag|>{"name": "get_weather", "parameters": {"city": "Rome"}}'),
-        completion("It is sunny in Rome."),
+        PLAIN.completion('<|python_tag|>{"name": "get_weather", "parameters": {"city": "Rome"}}'),
+        PLAIN.completion("It is sunny in Rome."),
     )
     mock.post("/chat/completions").mock(side_effect=script)
     result = client.chat.run_tools(messages=MSGS, tools=[get_weather])
@@ -142,7 +141,7 @@ def test_errors_are_fed_back_to_the_model(mock: respx.MockRouter, client: LlamaC
             vllm_call("get_weather", '{"city": "Par', id="e3"),
             vllm_call("nope", "{}", id="e4"),
         ),
-        completion("Sorry."),
+        PLAIN.completion("Sorry."),
     )
     mock.post("/chat/completions").mock(side_effect=script)
     result = client.chat.run_tools(
@@ -182,7 +181,7 @@ def test_max_rounds_raises_with_the_conversation(
 def test_forcing_tool_choice_applies_to_the_first_round_only(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    script = Script(_calls(vllm_call("get_time", "{}")), completion("Noon."))
+    script = Script(_calls(vllm_call("get_time", "{}")), PLAIN.completion("Noon."))
     mock.post("/chat/completions").mock(side_effect=script)
     client.chat.run_tools(messages=MSGS, tools=[get_time], tool_choice="required", temperature=0)
     assert [b["tool_choice"] for b in script.bodies] == ["required", "auto"]
@@ -192,7 +191,7 @@ def test_forcing_tool_choice_applies_to_the_first_round_only(
 def test_calls_to_tools_without_a_handler_are_handed_back(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    script = Script(completion("<|python_tag|>print(2 + 2)<|eom_id|>"))
+    script = Script(PLAIN.completion("<|python_tag|>print(2 + 2)<|eom_id|>"))
     mock.post("/chat/completions").mock(side_effect=script)
     result = client.chat.run_tools(messages=MSGS, tools=[get_weather, code_interpreter])
     assert [c.function.parsed_arguments() for c in result.pending_tool_calls] == [
@@ -207,7 +206,7 @@ def test_code_interpreter_runs_only_with_a_registered_handler(
 ) -> None:
     ran: list[str] = []
     runner = code_interpreter.with_handler(lambda code: ran.append(code) or "4")
-    script = Script(completion("<|python_tag|>print(2 + 2)"), completion("It is 4."))
+    script = Script(PLAIN.completion("<|python_tag|>print(2 + 2)"), PLAIN.completion("It is 4."))
     mock.post("/chat/completions").mock(side_effect=script)
     result = client.chat.run_tools(messages=MSGS, tools=[runner])
     assert ran == ["print(2 + 2)"]
@@ -251,10 +250,10 @@ async def test_async_tools_run_concurrently(mock: respx.MockRouter) -> None:
 
     script = Script(
         _calls(*[vllm_call("lookup", json.dumps({"key": k}), id=k) for k in "abc"]),
-        completion("ABC"),
+        PLAIN.completion("ABC"),
     )
     mock.post("/chat/completions").mock(side_effect=script)
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
         result = await ac.chat.run_tools(messages=MSGS, tools=[lookup, get_weather])
     assert peak == 3  # all three were running at once
     assert [m["content"] for m in result.messages if m["role"] == "tool"] == ["A", "B", "C"]
@@ -271,10 +270,10 @@ async def test_async_loop_feeds_errors_back_and_mixes_sync_tools(mock: respx.Moc
             vllm_call("afail", '{"x": 1}', id="1"),
             vllm_call("get_weather", '{"city": "Oslo"}', id="2"),
         ),
-        completion("ok"),
+        PLAIN.completion("ok"),
     )
     mock.post("/chat/completions").mock(side_effect=script)
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
         result = await ac.chat.run_tools(messages=MSGS, tools=[afail, get_weather])
     outputs = {m["tool_call_id"]: m["content"] for m in result.messages if m["role"] == "tool"}
     assert outputs == {"1": "Error: afail raised ValueError: bad x", "2": "sunny in Oslo"}
@@ -288,7 +287,7 @@ async def test_async_max_rounds_and_raise(mock: respx.MockRouter) -> None:
     mock.post("/chat/completions").mock(
         side_effect=Script(*[_calls(vllm_call("get_time", "{}")) for _ in range(3)])
     )
-    async with AsyncLlamaClient(base_url=BASE_URL, model="llama", max_retries=0) as ac:
+    async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
         with pytest.raises(MaxToolRoundsError) as info:
             await ac.chat.run_tools(messages=MSGS, tools=[get_time], max_rounds=1)
         assert [m["role"] for m in info.value.messages] == ["user"]

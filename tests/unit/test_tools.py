@@ -226,3 +226,21 @@ def test_parsed_arguments_errors(arguments: str) -> None:
         FunctionCall(name="get_weather", arguments=arguments).parsed_arguments()
     assert info.value.arguments == arguments
     assert "get_weather" in str(info.value)
+
+
+class _Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr failed")
+
+
+def _deep_list() -> list[object]:
+    deep: list[object] = []
+    for _ in range(10_000):
+        deep = [deep]
+    return deep
+
+
+@pytest.mark.parametrize("bad", [_Unprintable(), _deep_list(), 12], ids=["repr-raises", "deep", "int"])
+def test_a_bad_tool_name_is_invalid_request_even_when_it_cannot_be_printed(bad: object) -> None:
+    with pytest.raises(InvalidRequestError, match="tool name"):
+        Tool(name=bad)  # type: ignore[arg-type]
