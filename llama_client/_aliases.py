@@ -37,7 +37,7 @@ def is_alias(model: str) -> bool:
     """Whether ``model`` is one of the catalogue's canonical aliases (exactly)."""
     global _aliases
     if _aliases is None:
-        from .providers.catalog import ALIASES  # the catalogue loads on first use
+        from .providers._catalog import ALIASES  # the catalogue loads on first use
 
         _aliases = frozenset(ALIASES)
     return model in _aliases
@@ -68,7 +68,7 @@ def _names(alias: str) -> tuple[list[str], list[str]]:
     ``Meta-Llama-3.1-...`` repository name) and every vendor id in the catalogue; the second
     leaves out vendor ids other than Ollama's, since some (Cerebras ``llama3.1-8b``) read,
     loosely, as a base model's name (``Llama-3.1-8B``)."""
-    from .providers.catalog import MODELS
+    from .providers._catalog import MODELS
 
     hf_id = MODELS.get("huggingface", {}).get(alias)
     loose = [alias]

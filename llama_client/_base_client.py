@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
+from ._json import json_default
 from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
@@ -73,14 +74,6 @@ class _Unset:
 _UNSET: Any = _Unset()
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def _encode(body: Mapping[str, Any]) -> bytes:
     """The request body as strict JSON (RFC 8259), or InvalidRequestError naming the field.
 
@@ -91,7 +84,7 @@ def _encode(body: Mapping[str, Any]) -> bytes:
     """
     try:
         text = json.dumps(
-            body, ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False
+            body, ensure_ascii=False, separators=(",", ":"), default=json_default, allow_nan=False
         )
         data = text.encode()
     except (TypeError, ValueError, RecursionError) as exc:
@@ -199,7 +192,7 @@ def _find_unencodable(body: object, *, deep: bool) -> tuple[str, str] | None:
     as (path, problem); None if there is none.
 
     An iterative walk, so a body nested 100,000 deep is fine, converting values as
-    ``json.dumps`` with :func:`_json_default` does. With ``deep`` (``json.dumps`` ran out of
+    ``json.dumps`` with :func:`json_default` does. With ``deep`` (``json.dumps`` ran out of
     stack), a container about as deep as the stack allowed is the problem.
     """
     limit = max(20, sys.getrecursionlimit() - _stack_depth() - 20) if deep else -1
@@ -232,11 +225,11 @@ def _find_unencodable(body: object, *, deep: bool) -> tuple[str, str] | None:
             continue
         if not isinstance(value, (dict, list, tuple)):
             try:
-                value = _json_default(value)
+                value = json_default(value)
             except Exception as error:  # any failure to convert is the answer
                 return _path(parts), f"cannot be sent as JSON ({error})"
             if not isinstance(value, (dict, list)):
-                continue  # not reached for what _json_default returns; kept for safety
+                continue  # not reached for what json_default returns; kept for safety
         ident = id(value)
         if ident in on_path:
             return _path(parts), "contains itself (a circular reference)"
@@ -633,7 +626,7 @@ class _BaseClient:
         provider = ep.provider
         if provider.is_self_hosted():
             return name
-        from .providers.catalog import canonical_alias  # the catalogue loads on first use
+        from .providers._catalog import canonical_alias  # the catalogue loads on first use
 
         alias = canonical_alias(name)
         if alias is not None:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .errors import ResponseValidationError, preview
+from ._error_parsing import validation_problems
+from .errors import ResponseValidationError
 from .types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -222,15 +223,9 @@ class ChatCompletionAccumulator:
 
 def _unfoldable(exc: ValidationError) -> ResponseValidationError:
     """The error for streamed chunks that do not make a valid ChatCompletion."""
-    problems = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error["loc"]) or "completion"
-        problems.append(
-            f"{where}: {error['msg']} (the server sent {preview(repr(error['input']), 200)})"
-        )
-    more = f" and {exc.error_count() - 3} more" if exc.error_count() > 3 else ""
+    problems = validation_problems(exc, limit=3, root="completion", show_input=True)
     return ResponseValidationError(
-        "The streamed chunks do not make a valid chat completion: " + "; ".join(problems) + more,
+        "The streamed chunks do not make a valid chat completion: " + "; ".join(problems),
         body=[{"loc": list(e["loc"]), "msg": e["msg"], "input": e["input"]} for e in exc.errors()],
     )
 

@@ -10,29 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from .types.ratelimit import RateLimitInfo
+
+# RateLimitInfo is defined in types/ratelimit.py (its public home); still importable from here.
 __all__ = ["RateLimitInfo", "parse_duration", "parse_rate_limit"]
 
 _PREFIX = "x-ratelimit-"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART: re.Pattern[str] | None = None
-
-
-@dataclass(frozen=True)
-class RateLimitInfo:
-    """The rate-limit state a response reported. Fields the server did not send are None."""
-
-    limit_requests: int | None = None
-    limit_tokens: int | None = None
-    remaining_requests: int | None = None
-    remaining_tokens: int | None = None
-    #: seconds until the request budget resets
-    reset_requests: float | None = None
-    #: seconds until the token budget resets
-    reset_tokens: float | None = None
-    #: every ``x-ratelimit-*`` header as sent (lower-case names)
-    raw: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_duration(value: str) -> float | None:

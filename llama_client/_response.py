@@ -9,8 +9,9 @@ from typing import Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from ._error_parsing import error_info, preview, validation_problems
 from ._ratelimit import RateLimitInfo, parse_rate_limit
-from .errors import APIError, ResponseValidationError, StreamError, error_info, preview
+from .errors import APIError, ResponseValidationError, StreamError
 
 __all__ = [
     "APIResponse",
@@ -74,13 +75,11 @@ def parse_model(response: httpx.Response, cls: type[M]) -> M:
                 request=response.request,
                 body=body,
             ) from None
-        errors = exc.errors()
-        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
-        what = errors[0]["msg"] if errors else str(exc)
+        first = validation_problems(exc, limit=1, root="body")
         raise ResponseValidationError(
             f"Unexpected response body for {cls.__name__} (HTTP {response.status_code}): "
             f"{preview(response.content) or '<empty>'} [{exc.error_count()} problem(s); first: "
-            f"{where or 'body'}: {what}]",
+            f"{first[0] if first else exc}]",
             request=response.request,
             body=body,
         ) from None

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, NoReturn
 import httpx
 from pydantic import ValidationError
 
+from ._error_parsing import error_info, preview
 from ._sse import ServerSentEvent, SSEDecoder
-from .errors import APITimeoutError, ResponseValidationError, StreamError, error_info, preview
+from .errors import APITimeoutError, ResponseValidationError, StreamError
 from .types.chat import ChatCompletionChunk
 
 if TYPE_CHECKING:

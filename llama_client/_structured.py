@@ -23,14 +23,10 @@ from typing import Any, Generic, NoReturn, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
+from ._error_parsing import preview, validation_problems
 from ._validation import normalize_messages
-from .errors import (
-    InvalidRequestError,
-    StructuredOutputError,
-    StructuredOutputTruncatedError,
-    preview,
-)
-from .types.chat import ChatCompletion, ParsedChatCompletion, Usage
+from .errors import InvalidRequestError, StructuredOutputError, StructuredOutputTruncatedError
+from .types.chat import ChatCompletion, ParsedChatCompletion, Usage, add_usage
 
 __all__ = ["StructuredOutput", "response_format_for"]
 
@@ -102,11 +98,7 @@ class StructuredOutput(Generic[T]):
     def handle(self, completion: ChatCompletion) -> ParsedChatCompletion[T] | None:
         """The parsed result, or None to ask again (``messages`` extended); raises when done."""
         if completion.usage is not None:
-            self.usage = Usage(
-                prompt_tokens=self.usage.prompt_tokens + completion.usage.prompt_tokens,
-                completion_tokens=self.usage.completion_tokens + completion.usage.completion_tokens,
-                total_tokens=self.usage.total_tokens + completion.usage.total_tokens,
-            )
+            self.usage = add_usage(self.usage, completion.usage)
         if not completion.choices:
             self._fail(completion, None, "the reply has no choices")
         choice = completion.choices[0]
@@ -199,10 +191,4 @@ def _unfence(text: str) -> str:
 
 
 def _describe(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors(include_url=False)[:_MAX_ERRORS_SHOWN]:
-        where = ".".join(str(p) for p in error["loc"])
-        lines.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
-    if exc.error_count() > _MAX_ERRORS_SHOWN:
-        lines.append(f"and {exc.error_count() - _MAX_ERRORS_SHOWN} more")
-    return "; ".join(lines)
+    return "; ".join(validation_problems(exc, limit=_MAX_ERRORS_SHOWN))

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ._json import text_default
 from ._tool_calls import new_tool_call_id
 from ._validation import normalize_messages
 from .errors import (
@@ -35,7 +36,7 @@ from .errors import (
     TooManyToolCallsError,
 )
 from .tools import Tool, ToolSet
-from .types.chat import ChatCompletion, ToolCall, Usage
+from .types.chat import ChatCompletion, ToolCall, Usage, add_usage
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -143,11 +144,7 @@ class ToolLoop:
         """Read a reply: the calls to run, or the result when the conversation is over."""
         self.rounds += 1
         if completion.usage is not None:
-            self.usage = Usage(
-                prompt_tokens=self.usage.prompt_tokens + completion.usage.prompt_tokens,
-                completion_tokens=self.usage.completion_tokens + completion.usage.completion_tokens,
-                total_tokens=self.usage.total_tokens + completion.usage.total_tokens,
-            )
+            self.usage = add_usage(self.usage, completion.usage)
         if not completion.choices:
             return self._result(completion)
         message = completion.choices[0].message
@@ -237,17 +234,9 @@ def tool_output(value: object) -> str:
     if isinstance(value, BaseModel):
         return value.model_dump_json()
     try:
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
+        return json.dumps(value, ensure_ascii=False, default=text_default)
     except (TypeError, ValueError):
         return str(value)
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
 
 
 def _assistant(content: str | None, calls: Sequence[ToolCall] | None) -> dict[str, Any]:

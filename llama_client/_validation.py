@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from .errors import InvalidRequestError, RequestRefusedError, preview
+from ._error_parsing import preview
+from .errors import InvalidRequestError, RequestRefusedError
+from .types.params import ChatCompletionParams, RequestOptions
 
 __all__ = [
     "MESSAGE_ROLES",
@@ -31,34 +33,17 @@ __all__ = [
 MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython", "developer"})
 
 #: Per-call options that shape the HTTP request rather than the JSON body.
-REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+REQUEST_OPTIONS = frozenset(RequestOptions.__required_keys__ | RequestOptions.__optional_keys__)
 
-#: Body parameters ``chat.completions.create`` accepts by name (others go in ``extra_body``).
-CHAT_PARAMS = frozenset(
-    {
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "metadata",
-        "min_p",
-        "n",
-        "parallel_tool_calls",
-        "presence_penalty",
-        "repetition_penalty",
-        "response_format",
-        "seed",
-        "stop",
-        "stream_options",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_k",
-        "top_logprobs",
-        "top_p",
-        "user",
-    }
+#: Arguments the client reads itself and never sends (see ``ChatCompletionParams``).
+_NOT_SENT = frozenset({"parse_tool_calls"})
+
+#: Body parameters ``chat.completions.create`` accepts by name (others go in ``extra_body``):
+#: the keys of the ``ChatCompletionParams`` TypedDict that declares them, so the two never drift.
+CHAT_PARAMS = (
+    frozenset(ChatCompletionParams.__required_keys__ | ChatCompletionParams.__optional_keys__)
+    - REQUEST_OPTIONS
+    - _NOT_SENT
 )
 
 

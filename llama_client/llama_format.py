@@ -19,7 +19,7 @@ known to write, anywhere in the text:
 
 Only names of offered tools become calls; everything else stays content. The functions here
 are pure and never raise: any text, however broken, gives either calls or ``None``.
-(Facts: ``llama-native.md`` §3 and §5.4.)
+(Facts: Meta's Llama 3.1 / 3.2 / 3.3 prompt-format documentation and its reference parser.)
 
 Cost: linear in the length of the text, whatever the model wrote. No candidate may re-read
 the rest of the reply:

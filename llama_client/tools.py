@@ -32,6 +32,8 @@ from typing import Any, Generic, TypeAlias, TypeVar, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import ParamSpec
 
+from ._error_parsing import validation_problems
+from ._json import text_default
 from ._validation import shown
 from .errors import InvalidRequestError, ToolCallArgumentsError
 from .types.chat import FunctionCall
@@ -234,7 +236,7 @@ class Tool(Generic[P, R]):
         elif isinstance(arguments, Mapping):
             value = dict(arguments)
             try:
-                raw = json.dumps(value, ensure_ascii=False, default=str)
+                raw = json.dumps(value, ensure_ascii=False, default=text_default)
             except RecursionError:
                 raise ToolCallArgumentsError(
                     self.name, "<not shown>", ["nested too deeply to encode"]
@@ -507,11 +509,7 @@ def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def _error_lines(exc: ValidationError) -> list[str]:
-    lines = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "arguments"
-        lines.append(f"{where}: {error['msg']}")
-    return lines
+    return validation_problems(exc, root="arguments")
 
 
 # --------------------------------------------------------------------------- built-in tools

@@ -65,8 +65,8 @@ SPLIT_PATTERN = (
 )
 
 # --------------------------------------------------------------------------
-# Chat template: the Llama 3.1 Instruct prompt format (see
-# shared/reference/llama-native.md §2-§4), written for this project.
+# Chat template: the Llama 3.1 Instruct prompt format (Meta's prompt-format
+# documentation), written for this project.
 # Tools go into the first user message unless tools_in_user_message=false;
 # "Environment: ipython" is emitted whenever tools or builtin_tools are given;
 # tool results render as the ipython role (content passed through tojson);

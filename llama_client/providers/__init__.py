@@ -43,7 +43,7 @@ __all__ = [
 
 def catalog(providers: Iterable[str | Provider] | None = None) -> list[ModelInfo]:
     """The model catalogue rows of ``providers`` (default: every provider), alias order."""
-    from .catalog import ALIASES
+    from ._catalog import ALIASES
 
     chosen = [
         p if isinstance(p, Provider) else get_provider(p)

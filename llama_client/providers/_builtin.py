@@ -1,7 +1,7 @@
 """The built-in providers: one data row each, and a subclass where a hook really differs.
 
-Facts and their sources are in the project's provider reference (``providers.md``); what is
-"reported" or "unverified" there is left out of the capability flags.
+A capability flag is set only for what the vendor's own documentation states; what is only
+reported by users, or unverified, is left out.
 """
 
 from __future__ import annotations

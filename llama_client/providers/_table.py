@@ -43,7 +43,7 @@ def model_table(providers: list[Provider]) -> str:
         "| Alias | Provider | Model id | Context | Max output |",
         "|---|---|---|---|---|",
     ]
-    from .catalog import ALIASES
+    from ._catalog import ALIASES
 
     for alias in ALIASES:
         for p in providers:

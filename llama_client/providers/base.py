@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 from typing_extensions import TypedDict, Unpack
 
+from .._error_parsing import error_info
 from .._secrets import mask_url
 from ..errors import (
     APIStatusError,
@@ -40,7 +41,6 @@ from ..errors import (
     RequestRefusedError,
     ToolUseFailedError,
     UnsupportedParameterError,
-    error_info,
 )
 from ..types.chat import ChatCompletion, ChatCompletionChunk, Usage
 
@@ -299,7 +299,7 @@ class Provider:
         if self._table is None:
             rows = self.models
             if rows is None:
-                from .catalog import MODELS
+                from ._catalog import MODELS
 
                 rows = MODELS.get(self.name, {})
             table: dict[str, ModelInfo] = {}
@@ -327,7 +327,7 @@ class Provider:
         if info is not None:
             return info.id
         if table and model not in self._ids:
-            from .catalog import ALIASES
+            from ._catalog import ALIASES
 
             if model in ALIASES:
                 raise InvalidRequestError(

@@ -30,6 +30,7 @@ from .chat import (
 )
 from .models import Model, ModelList
 from .params import ChatCompletionParams, MessageParam, RequestOptions
+from .ratelimit import RateLimitInfo
 
 __all__ = [
     "AssistantMessage",
@@ -54,6 +55,7 @@ __all__ = [
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
+    "RateLimitInfo",
     "RequestOptions",
     "SystemMessage",
     "TextPart",

@@ -301,3 +301,12 @@ class ChatCompletionChunk(ResponseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+
+
+def add_usage(total: Usage, more: Usage) -> Usage:
+    """The token counts of two replies summed (``run_tools`` and ``parse()`` over their rounds)."""
+    return Usage(
+        prompt_tokens=total.prompt_tokens + more.prompt_tokens,
+        completion_tokens=total.completion_tokens + more.completion_tokens,
+        total_tokens=total.total_tokens + more.total_tokens,
+    )

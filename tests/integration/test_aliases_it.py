@@ -16,7 +16,7 @@ import pytest
 
 from llama_client import AsyncLlamaClient, LlamaClient, ModelNotServedError, NotFoundError
 from llama_client._aliases import match_served
-from llama_client.providers.catalog import ALIASES
+from llama_client.providers._catalog import ALIASES
 
 from .conftest import BASE_URL
 

@@ -124,6 +124,22 @@ def test_catalog_lists_the_clients_providers() -> None:
     assert LlamaClient().models.catalog() == []  # vLLM serves what it was started with
 
 
+def test_providers_catalog_stays_callable_after_a_provider_call() -> None:
+    # The model table is a submodule loaded on first use; it must not shadow the function.
+    import llama_client.providers as providers
+
+    with respx.mock() as mock:
+        _ok(GROQ, mock)
+        LlamaClient(provider="groq").chat.completions.create(
+            model="llama-3.1-8b-instruct", messages=MSGS
+        )
+    rows = providers.catalog(["groq"])
+    assert {r.id for r in rows} == {"llama-3.1-8b-instant", "llama-3.3-70b-versatile"}
+    from llama_client.providers import catalog
+
+    assert callable(catalog)
+
+
 # --------------------------------------------------------------------------- unsupported policy
 
 

@@ -26,8 +26,8 @@ from llama_client.providers import (
     parse_rate_limit,
     register,
 )
+from llama_client.providers._catalog import ALIASES, MODELS
 from llama_client.providers._table import update_document
-from llama_client.providers.catalog import ALIASES, MODELS
 from tests.unit.providers_support import MSGS, clear_env
 from tests.wire import TINY, sent_json
 
@@ -58,7 +58,7 @@ def test_import_builds_no_registry_and_loads_no_catalogue() -> None:
     code = (
         "import sys, llama_client, llama_client.providers.registry as r; "
         "print(r._state['builtins'], r._state['entry_points'], "
-        "'llama_client.providers.catalog' in sys.modules, "
+        "'llama_client.providers._catalog' in sys.modules, "
         "'llama_client.providers._builtin' in sys.modules)"
     )
     out = subprocess.run(

@@ -3,7 +3,7 @@
 Edit this table when a vendor adds, renames or retires a model. A row is either the vendor id,
 or a dict with ``id`` and, where the vendor differs from the model's 128K context, the
 ``context_window`` and ``max_output`` it serves (numbers from the vendor's pages or litellm's
-metadata, see ``providers.md``). A provider missing from :data:`MODELS` (vLLM, llama.cpp, TGI,
+metadata). A provider missing from :data:`MODELS` (vLLM, llama.cpp, TGI,
 any OpenAI-compatible server) serves whatever it was started with, so every id passes through.
 """
 
