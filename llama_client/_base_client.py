@@ -840,18 +840,17 @@ class _RedactingDecoder(ChatChunkDecoder):
         self._secrets = secrets
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        try:
-            chunks = super().feed(data)
-        except APIError as exc:
-            redact_exception(exc, self._secrets)
-            raise
-        if self.error is not None:
-            redact_exception(self.error, self._secrets)
-        return chunks
+        return self._redacted(super().feed, data)
 
     def finish(self) -> list[ChatCompletionChunk]:
+        return self._redacted(super().finish)
+
+    def _redacted(
+        self, step: Callable[..., list[ChatCompletionChunk]], *args: bytes
+    ) -> list[ChatCompletionChunk]:
+        """Run a decoding step; whatever error it raises or holds back loses the credentials."""
         try:
-            chunks = super().finish()
+            chunks = step(*args)
         except APIError as exc:
             redact_exception(exc, self._secrets)
             raise
