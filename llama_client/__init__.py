@@ -45,24 +45,7 @@ from .errors import (
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
-from .types import (
-    AssistantMessage,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessage,
-    Choice,
-    ChoiceDelta,
-    Model,
-    ModelList,
-    ParsedChatCompletion,
-    RateLimitInfo,
-    SystemMessage,
-    TextPart,
-    ToolCall,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
+from .types import RateLimitInfo
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -128,10 +111,47 @@ __all__ = [
 if _TYPE_CHECKING:
     from ._tool_loop import ToolRunResult
     from .tools import Tool, tool
+    from .types import (
+        AssistantMessage,
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessage,
+        Choice,
+        ChoiceDelta,
+        Model,
+        ModelList,
+        ParsedChatCompletion,
+        SystemMessage,
+        TextPart,
+        ToolCall,
+        ToolMessage,
+        Usage,
+        UserMessage,
+    )
 
-# Tool support (schemas, Llama's text formats, the tool loop) is imported on first use, so
-# that `import llama_client` stays cheap for code that never passes tools.
-_LAZY = {"Tool": ".tools", "tool": ".tools", "ToolRunResult": "._tool_loop"}
+# Tool support (schemas, Llama's text formats, the tool loop) and the response models (pydantic
+# classes, costly to define) are imported on first use, so that `import llama_client` stays
+# cheap: a client is built without defining a model class.
+_LAZY = {
+    "Tool": ".tools",
+    "tool": ".tools",
+    "ToolRunResult": "._tool_loop",
+    "AssistantMessage": ".types",
+    "ChatCompletion": ".types",
+    "ChatCompletionChunk": ".types",
+    "ChatCompletionMessage": ".types",
+    "Choice": ".types",
+    "ChoiceDelta": ".types",
+    "Model": ".types",
+    "ModelList": ".types",
+    "ParsedChatCompletion": ".types",
+    "SystemMessage": ".types",
+    "TextPart": ".types",
+    "ToolCall": ".types",
+    "ToolMessage": ".types",
+    "Usage": ".types",
+    "UserMessage": ".types",
+}
 
 
 def __getattr__(name: str) -> object:

@@ -37,10 +37,10 @@ from .errors import (
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
 from .providers.base import UnsupportedPolicy
-from .types.chat import ChatCompletionChunk
 
 if TYPE_CHECKING:
     from ._call import Call
+    from .types.chat import ChatCompletionChunk
 
 #: vLLM's default address: what the client talks to when nothing else is configured.
 DEFAULT_BASE_URL = "http://localhost:8000/v1"

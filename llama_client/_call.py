@@ -15,19 +15,20 @@ checker (the resource that builds a call names it).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
 from ._response import parse_model
 from .errors import InvalidRequestError
-from .types.chat import ChatCompletion
 
 if TYPE_CHECKING:
     import httpx
 
     from ._tool_calls import ToolCallPolicy
     from .providers._endpoint import Endpoint
+    from .types.chat import ChatCompletion
     from .types.params import MessageParam
 
 __all__ = ["Call", "Deferred", "chat_call", "get_call"]
@@ -94,7 +95,7 @@ class Call(Generic[R]):
     def read(self, endpoint: Endpoint, response: httpx.Response) -> Any:
         """The result of a non-streamed answer from ``endpoint``."""
         value = parse_model(response, self.cls)
-        if isinstance(value, ChatCompletion):
+        if isinstance(value, _chat_completion()):
             value = endpoint.provider.normalize_completion(value)
             if self.tool_policy:
                 value = self.tool_policy.apply(value)
@@ -113,6 +114,15 @@ class Deferred(Generic[R]):
 
     def __init__(self, call: Call[R]) -> None:
         self.call = call
+
+
+@cache
+def _chat_completion() -> type[ChatCompletion]:
+    """The ChatCompletion class, imported on the first call rather than with the package:
+    `import llama_client` defines no pydantic model (issue #9, import cost)."""
+    from .types.chat import ChatCompletion
+
+    return ChatCompletion
 
 
 def chat_call(
@@ -134,7 +144,7 @@ def chat_call(
     return Call(
         "POST",
         "/chat/completions",
-        ChatCompletion,
+        _chat_completion(),
         model,
         messages,
         params,

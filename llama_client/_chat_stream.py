@@ -18,17 +18,16 @@ from pydantic import ValidationError
 
 from ._error_parsing import validation_problems
 from .errors import ResponseValidationError
-from .types.chat import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChoiceLogprobs,
-    ChunkChoice,
-    TokenLogprob,
-    Usage,
-)
 
 if TYPE_CHECKING:  # the tool-call modules load on first use of tools=
     from ._tool_calls import TextHoldBack
+    from .types.chat import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChunkChoice,
+        TokenLogprob,
+        Usage,
+    )
 
 __all__ = ["ChatCompletionAccumulator"]
 
@@ -171,6 +170,8 @@ class ChatCompletionAccumulator:
         valid one (a field of the wrong type, e.g. ``"raw_finish_reason": 5``), as the same
         fields in a non-streamed answer would.
         """
+        from .types.chat import ChatCompletion, ChoiceLogprobs  # once per stream, not per chunk
+
         choices: list[dict[str, Any]] = []
         for index in sorted(self._choices):
             state = self._choices[index]

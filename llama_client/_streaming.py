@@ -26,10 +26,11 @@ from pydantic import ValidationError
 from ._error_parsing import error_info, preview
 from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError
-from .types.chat import ChatCompletionChunk
 
 if TYPE_CHECKING:
     import asyncio
+
+    from .types.chat import ChatCompletionChunk
 
 __all__ = ["ChatChunkDecoder", "close_abandoned"]
 
@@ -43,13 +44,17 @@ class ChatChunkDecoder:
     ``normalize`` (a provider's chunk normaliser) is applied to every chunk, in order.
     """
 
-    __slots__ = ("_normalize", "_open", "_sse", "chunks_seen", "done", "error")
+    __slots__ = ("_chunk_type", "_normalize", "_open", "_sse", "chunks_seen", "done", "error")
 
     def __init__(
         self, normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None = None
     ) -> None:
         self._normalize = normalize
         self._sse = SSEDecoder()
+        # Imported here, not at module level: `import llama_client` defines no model class.
+        from .types.chat import ChatCompletionChunk
+
+        self._chunk_type = ChatCompletionChunk
         self._open: set[int] = set()  # choice indexes seen without a finish_reason yet
         self.chunks_seen = 0
         self.done = False
@@ -105,7 +110,7 @@ class ChatChunkDecoder:
         if not data.strip():
             return None
         try:
-            chunk = ChatCompletionChunk.model_validate_json(data)
+            chunk = self._chunk_type.model_validate_json(data)
         except ValidationError as exc:  # also JSON nested too deeply: pydantic's own limit
             self._raise_error(data, exc)
         extra = chunk.model_extra

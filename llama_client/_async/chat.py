@@ -15,10 +15,8 @@ from typing_extensions import Unpack
 from .._base_client import M
 from .._call import Call, chat_call
 from .._response import APIResponse
-from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from ..types.params import (
     ChatCompletionParams,
-    MessageParam,
     ParseParams,
     RunToolsParams,
 )
@@ -28,6 +26,8 @@ from .streaming import AsyncStream
 if TYPE_CHECKING:
     from .._tool_loop import ToolRunResult
     from ..tools import ToolLike
+    from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
+    from ..types.params import MessageParam
     from .client import AsyncLlamaClient
 
 __all__ = ["AsyncChat", "AsyncCompletions", "AsyncCompletionsWithRawResponse"]
@@ -101,9 +101,7 @@ class AsyncCompletions:
         """
         call: Call[AsyncStream[ChatCompletionChunk]]
         call = chat_call(messages, model, True, params, want_usage=True)
-        return AsyncChatCompletionStreamManager(
-            self._request(call.deferred()), call.tool_policy
-        )
+        return AsyncChatCompletionStreamManager(self._request(call.deferred()), call.tool_policy)
 
     @overload
     async def parse(

@@ -11,11 +11,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._chat_stream import ChatCompletionAccumulator, _held_text
-from ..types.chat import ChatCompletion, ChatCompletionChunk
 from .streaming import AsyncStream
 
 if TYPE_CHECKING:  # the tool-call modules load on first use of tools=
     from .._tool_calls import ToolCallPolicy
+    from ..types.chat import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["AsyncChatCompletionStream", "AsyncChatCompletionStreamManager"]
 

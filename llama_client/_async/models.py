@@ -16,10 +16,10 @@ from typing_extensions import Unpack
 from .._call import Call, get_call
 from .._response import APIResponse
 from ..providers import ModelInfo, catalog
-from ..types.models import Model, ModelList
 from ..types.params import RequestOptions
 
 if TYPE_CHECKING:
+    from ..types.models import Model, ModelList
     from .client import AsyncLlamaClient
 
 __all__ = ["AsyncModels", "AsyncModelsWithRawResponse"]
@@ -37,11 +37,15 @@ class AsyncModels:
 
         With several providers, the first that answers (in fallback order) lists its models.
         """
+        from ..types.models import ModelList
+
         call: Call[ModelList] = get_call("/models", ModelList, options)
         return await self._request(call)
 
     async def retrieve(self, model: str, **options: Unpack[RequestOptions]) -> Model:
         """One model the provider serves, by its id; ``"provider:<id>"`` asks that provider."""
+        from ..types.models import Model
+
         call: Call[Model] = get_call("/models", Model, options, model=model)
         return await self._request(call)
 
@@ -65,10 +69,14 @@ class AsyncModelsWithRawResponse:
 
     async def list(self, **options: Unpack[RequestOptions]) -> APIResponse[ModelList]:
         """:meth:`AsyncModels.list`, returning the HTTP response around its result."""
+        from ..types.models import ModelList
+
         call: Call[APIResponse[ModelList]] = get_call("/models", ModelList, options, raw=True)
         return await self._request(call)
 
     async def retrieve(self, model: str, **options: Unpack[RequestOptions]) -> APIResponse[Model]:
         """:meth:`AsyncModels.retrieve`, returning the HTTP response around its result."""
+        from ..types.models import Model
+
         call: Call[APIResponse[Model]] = get_call("/models", Model, options, model=model, raw=True)
         return await self._request(call)

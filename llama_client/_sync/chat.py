@@ -16,10 +16,8 @@ from typing_extensions import Unpack
 from .._base_client import M
 from .._call import Call, chat_call
 from .._response import APIResponse
-from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from ..types.params import (
     ChatCompletionParams,
-    MessageParam,
     ParseParams,
     RunToolsParams,
 )
@@ -29,6 +27,8 @@ from .streaming import Stream
 if TYPE_CHECKING:
     from .._tool_loop import ToolRunResult
     from ..tools import ToolLike
+    from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
+    from ..types.params import MessageParam
     from .client import LlamaClient
 
 __all__ = ["Chat", "Completions", "CompletionsWithRawResponse"]
@@ -102,9 +102,7 @@ class Completions:
         """
         call: Call[Stream[ChatCompletionChunk]]
         call = chat_call(messages, model, True, params, want_usage=True)
-        return ChatCompletionStreamManager(
-            self._request(call.deferred()), call.tool_policy
-        )
+        return ChatCompletionStreamManager(self._request(call.deferred()), call.tool_policy)
 
     @overload
     def parse(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 from typing_extensions import Self
@@ -28,12 +28,14 @@ from ..errors import APIError
 from ..providers import Fallback
 from ..providers._endpoint import Endpoint
 from ..providers.base import UnsupportedPolicy
-from ..types.chat import ChatCompletionChunk
-from ..types.models import ModelList
 from .chat import Chat
 from .models import Models
 from .streaming import Stream
 from .transport import Sender
+
+if TYPE_CHECKING:
+    from ..types.chat import ChatCompletionChunk
+    from ..types.models import ModelList
 
 __all__ = ["LlamaClient"]
 
@@ -194,6 +196,8 @@ class LlamaClient(_BaseClient):
         server's ``/models`` listing is fetched through this same path once per client and
         endpoint, then cached (matching: :func:`llama_client._aliases.match_served`)."""
         if ep.name not in self._served:
+            from ..types.models import ModelList
+
             listing: Call[ModelList] = get_call("/models", ModelList, {})
             models = self._send(listing, self._listing_plan(ep))
             self._served[ep.name] = [m.id for m in models.data]

@@ -17,10 +17,10 @@ from typing_extensions import Unpack
 from .._call import Call, get_call
 from .._response import APIResponse
 from ..providers import ModelInfo, catalog
-from ..types.models import Model, ModelList
 from ..types.params import RequestOptions
 
 if TYPE_CHECKING:
+    from ..types.models import Model, ModelList
     from .client import LlamaClient
 
 __all__ = ["Models", "ModelsWithRawResponse"]
@@ -38,11 +38,15 @@ class Models:
 
         With several providers, the first that answers (in fallback order) lists its models.
         """
+        from ..types.models import ModelList
+
         call: Call[ModelList] = get_call("/models", ModelList, options)
         return self._request(call)
 
     def retrieve(self, model: str, **options: Unpack[RequestOptions]) -> Model:
         """One model the provider serves, by its id; ``"provider:<id>"`` asks that provider."""
+        from ..types.models import Model
+
         call: Call[Model] = get_call("/models", Model, options, model=model)
         return self._request(call)
 
@@ -66,10 +70,14 @@ class ModelsWithRawResponse:
 
     def list(self, **options: Unpack[RequestOptions]) -> APIResponse[ModelList]:
         """:meth:`Models.list`, returning the HTTP response around its result."""
+        from ..types.models import ModelList
+
         call: Call[APIResponse[ModelList]] = get_call("/models", ModelList, options, raw=True)
         return self._request(call)
 
     def retrieve(self, model: str, **options: Unpack[RequestOptions]) -> APIResponse[Model]:
         """:meth:`Models.retrieve`, returning the HTTP response around its result."""
+        from ..types.models import Model
+
         call: Call[APIResponse[Model]] = get_call("/models", Model, options, model=model, raw=True)
         return self._request(call)

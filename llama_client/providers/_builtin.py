@@ -7,14 +7,16 @@ reported by users, or unverified, is left out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from ..errors import ResponseValidationError, StreamError
-from ..types.chat import ChatCompletionChunk, Usage
 from .base import OPENAI_MESSAGE_KEYS, VENDOR_EXTRAS, Prepared, Provider, UnsupportedPolicy
+
+if TYPE_CHECKING:
+    from ..types.chat import ChatCompletionChunk, Usage
 
 __all__ = ["builtin_providers"]
 
@@ -27,6 +29,8 @@ class GroqProvider(Provider):
     def extract_usage(self, extra: Mapping[str, Any] | None) -> Usage | None:
         x_groq = extra.get("x_groq") if extra else None
         if isinstance(x_groq, Mapping) and isinstance(x_groq.get("usage"), Mapping):
+            from ..types.chat import Usage
+
             try:
                 return Usage.model_validate(x_groq["usage"])
             except ValidationError as exc:

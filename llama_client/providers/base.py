@@ -27,7 +27,7 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import TypedDict, Unpack
 
@@ -42,7 +42,9 @@ from ..errors import (
     ToolUseFailedError,
     UnsupportedParameterError,
 )
-from ..types.chat import ChatCompletion, ChatCompletionChunk, Usage
+
+if TYPE_CHECKING:
+    from ..types.chat import ChatCompletion, ChatCompletionChunk, Usage
 
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",

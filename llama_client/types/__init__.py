@@ -1,36 +1,41 @@
 """Typed request and response objects."""
 
-from .chat import (
-    AssistantMessage,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessage,
-    ChatMessage,
-    Choice,
-    ChoiceDelta,
-    ChoiceDeltaFunction,
-    ChoiceDeltaToolCall,
-    ChoiceLogprobs,
-    ChunkChoice,
-    ContentPart,
-    FunctionCall,
-    ImagePart,
-    ImageURL,
-    ParsedChatCompletion,
-    ParsedChatCompletionMessage,
-    ParsedChoice,
-    SystemMessage,
-    TextPart,
-    TokenLogprob,
-    ToolCall,
-    ToolMessage,
-    TopLogprob,
-    Usage,
-    UserMessage,
-)
-from .models import Model, ModelList
-from .params import ChatCompletionParams, MessageParam, RequestOptions
+from typing import TYPE_CHECKING
+
+from .params import ChatCompletionParams, RequestOptions
 from .ratelimit import RateLimitInfo
+
+if TYPE_CHECKING:
+    from .chat import (
+        AssistantMessage,
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessage,
+        ChatMessage,
+        Choice,
+        ChoiceDelta,
+        ChoiceDeltaFunction,
+        ChoiceDeltaToolCall,
+        ChoiceLogprobs,
+        ChunkChoice,
+        ContentPart,
+        FunctionCall,
+        ImagePart,
+        ImageURL,
+        ParsedChatCompletion,
+        ParsedChatCompletionMessage,
+        ParsedChoice,
+        SystemMessage,
+        TextPart,
+        TokenLogprob,
+        ToolCall,
+        ToolMessage,
+        TopLogprob,
+        Usage,
+        UserMessage,
+    )
+    from .models import Model, ModelList
+    from .params import MessageParam
 
 __all__ = [
     "AssistantMessage",
@@ -66,3 +71,52 @@ __all__ = [
     "Usage",
     "UserMessage",
 ]
+
+# The response models are pydantic classes, costly to define: they are imported on first use,
+# so that `import llama_client` (and building a client) defines none of them.
+_LAZY = {
+    "AssistantMessage": ".chat",
+    "ChatCompletion": ".chat",
+    "ChatCompletionChunk": ".chat",
+    "ChatCompletionMessage": ".chat",
+    "ChatMessage": ".chat",
+    "Choice": ".chat",
+    "ChoiceDelta": ".chat",
+    "ChoiceDeltaFunction": ".chat",
+    "ChoiceDeltaToolCall": ".chat",
+    "ChoiceLogprobs": ".chat",
+    "ChunkChoice": ".chat",
+    "ContentPart": ".chat",
+    "FunctionCall": ".chat",
+    "ImagePart": ".chat",
+    "ImageURL": ".chat",
+    "ParsedChatCompletion": ".chat",
+    "ParsedChatCompletionMessage": ".chat",
+    "ParsedChoice": ".chat",
+    "SystemMessage": ".chat",
+    "TextPart": ".chat",
+    "TokenLogprob": ".chat",
+    "ToolCall": ".chat",
+    "ToolMessage": ".chat",
+    "TopLogprob": ".chat",
+    "Usage": ".chat",
+    "UserMessage": ".chat",
+    "Model": ".models",
+    "ModelList": ".models",
+    "MessageParam": ".params",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

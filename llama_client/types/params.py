@@ -8,10 +8,27 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 from typing_extensions import TypedDict
 
-from .chat import ChatMessage
-
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from ..tools import ToolLike
+    from .chat import ChatMessage
+
+    #: A message as a typed model or as a plain dict of the same shape.
+    MessageParam: TypeAlias = ChatMessage | Mapping[str, object]
+else:
+
+    def __getattr__(name: str) -> object:
+        # Built on first use: it names the chat models, which `import llama_client` leaves
+        # undefined until a response is read.
+        if name != "MessageParam":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from .chat import ChatMessage
+
+        value = ChatMessage | Mapping[str, object]
+        globals()[name] = value
+        return value
+
 
 __all__ = [
     "ChatCompletionParams",
@@ -20,9 +37,6 @@ __all__ = [
     "RequestOptions",
     "RunToolsParams",
 ]
-
-#: A message as a typed model or as a plain dict of the same shape.
-MessageParam = ChatMessage | Mapping[str, object]
 
 
 class RequestOptions(TypedDict, total=False):

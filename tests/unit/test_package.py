@@ -49,3 +49,27 @@ def test_tool_support_loads_on_first_use() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_response_models_load_on_first_use() -> None:
+    # Defining pydantic classes is most of what `import llama_client` would cost beyond
+    # httpx + pydantic themselves (issue #9): importing the package and building a client
+    # define none; the names still resolve, to the same objects, from every public path.
+    code = (
+        "import sys, llama_client\n"
+        "client = llama_client.LlamaClient(base_url='http://127.0.0.1:9/v1', api_key='k')\n"
+        "llama_client.AsyncLlamaClient(base_url='http://127.0.0.1:9/v1', api_key='k')\n"
+        "lazy = ('llama_client.types.chat', 'llama_client.types.models', 'llama_client.types._base')\n"
+        "print(','.join(m for m in lazy if m in sys.modules))\n"
+        "from llama_client import ChatCompletion, Model\n"
+        "from llama_client.types import ChatCompletion as C2, MessageParam, Model as M2\n"
+        "from llama_client.types.chat import ChatCompletion as C3, ChatMessage\n"
+        "import llama_client.types as types\n"
+        "assert ChatCompletion is C2 is C3 and Model is M2\n"
+        "assert 'ChatCompletion' in dir(llama_client) and 'MessageParam' in dir(types)\n"
+        "assert all(hasattr(types, n) for n in types.__all__)\n"
+        "assert MessageParam.__args__[-1].__name__ == 'Mapping'\n"
+        "assert set(ChatMessage.__args__) <= set(MessageParam.__args__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
