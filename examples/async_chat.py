@@ -1,6 +1,6 @@
 """Ask several questions concurrently with the async client.
 
-    python examples/async_chat.py
+python examples/async_chat.py
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ async def main() -> int:
                 )
             )
         except APIConnectionError:
-            print(f"No Llama server is answering at {client.base_url}; see README or set LLAMA_BASE_URL.", file=sys.stderr)
+            print(
+                f"No Llama server is answering at {client.base_url}; see README or set LLAMA_BASE_URL.",
+                file=sys.stderr,
+            )
             return 1
         except APIStatusError as exc:
             print(f"The request failed: {exc}", file=sys.stderr)

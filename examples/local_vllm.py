@@ -37,7 +37,9 @@ def main() -> int:
             return 1
         for card in models:
             extra = card.model_extra or {}
-            print(f"serving {card.id} (context window: {extra.get('max_model_len', 'unknown')} tokens)")
+            print(
+                f"serving {card.id} (context window: {extra.get('max_model_len', 'unknown')} tokens)"
+            )
         model = client.model or models[0].id
         r = client.chat.completions.create(
             model=model,
@@ -49,7 +51,9 @@ def main() -> int:
         )
         print(r.choices[0].message.content or "(the reply has no text)")
         # vLLM reports which stop string or token ended the answer (None means end of sequence).
-        print(f"finish_reason={r.choices[0].finish_reason} stop_reason={r.choices[0].stop_reason!r}")
+        print(
+            f"finish_reason={r.choices[0].finish_reason} stop_reason={r.choices[0].stop_reason!r}"
+        )
     return 0
 
 

@@ -1,6 +1,6 @@
 """Print an answer as it is generated, then the totals from the final usage chunk.
 
-    python examples/streaming.py
+python examples/streaming.py
 """
 
 from __future__ import annotations
@@ -19,13 +19,18 @@ def main() -> int:
                 return 1
             messages = [{"role": "user", "content": "Write a haiku about llamas."}]
             shown = False
-            with client.chat.completions.stream(model=model, messages=messages, max_tokens=128) as stream:
+            with client.chat.completions.stream(
+                model=model, messages=messages, max_tokens=128
+            ) as stream:
                 for text in stream.text_stream:
                     print(text, end="", flush=True)
                     shown = shown or bool(text)
                 final = stream.get_final_completion()
         except APIConnectionError:
-            print(f"No Llama server is answering at {client.base_url}; see README or set LLAMA_BASE_URL.", file=sys.stderr)
+            print(
+                f"No Llama server is answering at {client.base_url}; see README or set LLAMA_BASE_URL.",
+                file=sys.stderr,
+            )
             return 1
         except (APIStatusError, StreamError) as exc:
             print(f"\nThe request failed: {exc}", file=sys.stderr)

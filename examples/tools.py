@@ -84,7 +84,9 @@ def main() -> int:
             print(f"<- {message['content']}")
     if not called:
         print("(the model answered without calling a tool)")
-    print(f"\n{result.content or '(the final reply has no text)'}\n({result.rounds} request(s), {result.usage.total_tokens} tokens)")
+    print(
+        f"\n{result.content or '(the final reply has no text)'}\n({result.rounds} request(s), {result.usage.total_tokens} tokens)"
+    )
     return 0
 
 

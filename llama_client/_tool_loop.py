@@ -296,4 +296,3 @@ def as_returned(value: object) -> object:
     """The value a tool returned (the sync twin of :func:`maybe_awaited`: the sync loop refuses
     async tools before any I/O)."""
     return value
-

@@ -103,9 +103,7 @@ def must_read(response: httpx.Response, stream: bool) -> bool:
     )
 
 
-def check(
-    response: httpx.Response, *, stream: bool, classify: Classifier | None
-) -> httpx.Response:
+def check(response: httpx.Response, *, stream: bool, classify: Classifier | None) -> httpx.Response:
     """Raise for an error status, or for a JSON body where an event stream was asked for."""
     if logger.isEnabledFor(logging.DEBUG):
         request = response.request

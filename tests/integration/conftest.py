@@ -38,7 +38,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def _server_required() -> None:
-    pytest.fail("LLAMA_IT_REQUIRED=1 but LLAMA_IT_BASE_URL is not set: the test server did not start")
+    pytest.fail(
+        "LLAMA_IT_REQUIRED=1 but LLAMA_IT_BASE_URL is not set: the test server did not start"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +67,12 @@ def model(server_info: dict[str, object]) -> str:
 @pytest.fixture
 def client(model: str) -> Iterator[LlamaClient]:
     with LlamaClient(
-        provider="vllm", base_url=BASE_URL, api_key=os.environ.get("LLAMA_IT_API_KEY"), model=model, timeout=120, max_retries=1
+        provider="vllm",
+        base_url=BASE_URL,
+        api_key=os.environ.get("LLAMA_IT_API_KEY"),
+        model=model,
+        timeout=120,
+        max_retries=1,
     ) as c:
         yield c
 
@@ -73,6 +80,11 @@ def client(model: str) -> Iterator[LlamaClient]:
 @pytest.fixture
 async def aclient(model: str) -> AsyncIterator[AsyncLlamaClient]:
     async with AsyncLlamaClient(
-        provider="vllm", base_url=BASE_URL, api_key=os.environ.get("LLAMA_IT_API_KEY"), model=model, timeout=120, max_retries=1
+        provider="vllm",
+        base_url=BASE_URL,
+        api_key=os.environ.get("LLAMA_IT_API_KEY"),
+        model=model,
+        timeout=120,
+        max_retries=1,
     ) as c:
         yield c

@@ -45,9 +45,16 @@ def test_max_tokens_gives_length(client: LlamaClient) -> None:
 
 
 def test_stop_string(client: LlamaClient) -> None:
-    full = client.chat.completions.create(messages=HI, max_tokens=32, **GREEDY).choices[0].message.content or ""
+    full = (
+        client.chat.completions.create(messages=HI, max_tokens=32, **GREEDY)
+        .choices[0]
+        .message.content
+        or ""
+    )
     words = full.split()
-    assert len(words) >= 2, f"need an answer of two words or more to pick a stop string from: {full!r}"
+    assert len(words) >= 2, (
+        f"need an answer of two words or more to pick a stop string from: {full!r}"
+    )
     stop = " " + words[1]
     r = client.chat.completions.create(messages=HI, max_tokens=32, stop=[stop], **GREEDY)
     choice = r.choices[0]
@@ -76,7 +83,11 @@ def test_n2_streamed_interleaves_and_accumulates(client: LlamaClient) -> None:
 def test_stream_with_usage_chunk(client: LlamaClient) -> None:
     chunks = list(
         client.chat.completions.create(
-            messages=HI, max_tokens=16, stream=True, stream_options={"include_usage": True}, **GREEDY
+            messages=HI,
+            max_tokens=16,
+            stream=True,
+            stream_options={"include_usage": True},
+            **GREEDY,
         )
     )
     last = chunks[-1]
@@ -107,11 +118,15 @@ def test_stream_accumulation_equals_non_streamed(client: LlamaClient) -> None:
 
 
 def test_logprobs_passthrough(client: LlamaClient) -> None:
-    r = client.chat.completions.create(messages=HI, max_tokens=4, logprobs=True, top_logprobs=2, **GREEDY)
+    r = client.chat.completions.create(
+        messages=HI, max_tokens=4, logprobs=True, top_logprobs=2, **GREEDY
+    )
     lp = r.choices[0].logprobs
     assert lp is not None and lp.content is not None and len(lp.content) == 4
     assert all(len(t.top_logprobs) == 2 and t.logprob <= 0 for t in lp.content)
-    with client.chat.completions.stream(messages=HI, max_tokens=4, logprobs=True, top_logprobs=2, **GREEDY) as s:
+    with client.chat.completions.stream(
+        messages=HI, max_tokens=4, logprobs=True, top_logprobs=2, **GREEDY
+    ) as s:
         final = s.get_final_completion()
     slp = final.choices[0].logprobs
     assert slp is not None and slp.content is not None
@@ -126,7 +141,9 @@ def test_context_length_exceeded(client: LlamaClient, server_info: dict[str, obj
         pytest.skip("context window too large to overflow cheaply")
     long_prompt = "hello " * (limit + 100)
     with pytest.raises(ContextLengthExceededError):
-        client.chat.completions.create(messages=[{"role": "user", "content": long_prompt}], max_tokens=4)
+        client.chat.completions.create(
+            messages=[{"role": "user", "content": long_prompt}], max_tokens=4
+        )
 
 
 def test_unknown_model_is_not_found(client: LlamaClient) -> None:
@@ -134,7 +151,9 @@ def test_unknown_model_is_not_found(client: LlamaClient) -> None:
         client.chat.completions.create(messages=HI, model="no-such-model", max_tokens=4)
 
 
-def test_vllm_structured_outputs_via_extra_body(client: LlamaClient, server_info: dict[str, object]) -> None:
+def test_vllm_structured_outputs_via_extra_body(
+    client: LlamaClient, server_info: dict[str, object]
+) -> None:
     # vLLM-only constraints (choice, regex, grammar) are sent as vLLM names them.
     if server_info.get("owned_by") != "vllm":
         pytest.skip("vLLM-specific structured_outputs")
@@ -154,7 +173,8 @@ def test_raw_response(client: LlamaClient) -> None:
 AUTH_URL = os.environ.get("LLAMA_IT_AUTH_BASE_URL")
 AUTH_KEY = os.environ.get("LLAMA_IT_AUTH_KEY")
 needs_auth_server = pytest.mark.skipif(
-    not (AUTH_URL and AUTH_KEY), reason="set LLAMA_IT_AUTH_BASE_URL and LLAMA_IT_AUTH_KEY (a server started with --api-key)"
+    not (AUTH_URL and AUTH_KEY),
+    reason="set LLAMA_IT_AUTH_BASE_URL and LLAMA_IT_AUTH_KEY (a server started with --api-key)",
 )
 
 
@@ -165,14 +185,20 @@ def test_wrong_key_is_authentication_error(model: str) -> None:
             c.chat.completions.create(messages=HI, max_tokens=4)
     assert info.value.status_code == 401
     assert "sk-wrong" not in str(info.value)
-    with LlamaClient(base_url=AUTH_URL, model=model, max_retries=0) as c, pytest.raises(AuthenticationError):
+    with (
+        LlamaClient(base_url=AUTH_URL, model=model, max_retries=0) as c,
+        pytest.raises(AuthenticationError),
+    ):
         c.chat.completions.create(messages=HI, max_tokens=4)
 
 
 @needs_auth_server
 def test_right_key_succeeds(model: str) -> None:
     with LlamaClient(base_url=AUTH_URL, api_key=AUTH_KEY, model=model) as c:
-        assert c.chat.completions.create(messages=HI, max_tokens=4).choices[0].message.content is not None
+        assert (
+            c.chat.completions.create(messages=HI, max_tokens=4).choices[0].message.content
+            is not None
+        )
         assert model in c.models.list().ids
 
 

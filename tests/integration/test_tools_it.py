@@ -49,7 +49,9 @@ def _check_call(completion: Any) -> None:
 
 @pytest.mark.parametrize("tool_choice", CHOICES, ids=IDS)
 def test_tool_call(client: LlamaClient, tool_choice: Any) -> None:
-    r = client.chat.completions.create(messages=QUESTION, tools=[get_weather], tool_choice=tool_choice, max_tokens=96)
+    r = client.chat.completions.create(
+        messages=QUESTION, tools=[get_weather], tool_choice=tool_choice, max_tokens=96
+    )
     _check_call(r)
 
 
@@ -64,12 +66,19 @@ def test_tool_call_streamed(client: LlamaClient, tool_choice: Any) -> None:
 
 def test_run_tools_round_trip(client: LlamaClient) -> None:
     CALLS.clear()
-    result = client.chat.run_tools(messages=QUESTION, tools=[get_weather], tool_choice="required", max_tokens=96)
+    result = client.chat.run_tools(
+        messages=QUESTION, tools=[get_weather], tool_choice="required", max_tokens=96
+    )
     assert CALLS and isinstance(CALLS[0], str)
     assert result.rounds >= 2
     roles = [m["role"] for m in result.messages]
     assert roles[0] == "user" and "tool" in roles and roles[-1] == "assistant"
-    call_ids = [c["id"] for m in result.messages if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+    call_ids = [
+        c["id"]
+        for m in result.messages
+        if m["role"] == "assistant"
+        for c in m.get("tool_calls") or []
+    ]
     tool_ids = [m["tool_call_id"] for m in result.messages if m["role"] == "tool"]
     assert tool_ids and tool_ids == call_ids
     assert isinstance(result.content, str) and result.content
@@ -79,7 +88,9 @@ def test_run_tools_round_trip(client: LlamaClient) -> None:
 
 def test_parse_structured_output(client: LlamaClient) -> None:
     r = client.chat.completions.parse(
-        messages=[{"role": "user", "content": "Invent a person."}], response_format=Person, max_tokens=64
+        messages=[{"role": "user", "content": "Invent a person."}],
+        response_format=Person,
+        max_tokens=64,
     )
     person = r.choices[0].message.parsed
     assert isinstance(person, Person)
@@ -93,7 +104,9 @@ async def test_async_run_tools_and_parse(aclient: AsyncLlamaClient) -> None:
     )
     assert CALLS and result.rounds >= 2 and result.content
     r = await aclient.chat.completions.parse(
-        messages=[{"role": "user", "content": "Invent a person."}], response_format=Person, max_tokens=64
+        messages=[{"role": "user", "content": "Invent a person."}],
+        response_format=Person,
+        max_tokens=64,
     )
     assert isinstance(r.choices[0].message.parsed, Person)
 

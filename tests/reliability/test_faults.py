@@ -564,7 +564,9 @@ def test_unknown_fields_survive_the_wire(make: Any, server: FaultServer) -> None
 
 
 def test_raw_response_has_status_headers_and_elapsed(make: Any, server: FaultServer) -> None:
-    server.script(respond(200, completion_body("raw", server=FAULT), headers={"x-request-id": "req-42"}))
+    server.script(
+        respond(200, completion_body("raw", server=FAULT), headers={"x-request-id": "req-42"})
+    )
     h = make()
     create = h.client.chat.completions.with_raw_response.create
     raw_response = create(messages=[{"role": "user", "content": "x"}])

@@ -340,7 +340,10 @@ def test_parse_of_a_deeply_nested_reply(
     deep = '{"name": "x", "tags": ' + "[" * 10_000 + "]" * 10_000 + "}"
     good = '{"name": "Ada", "tags": []}'
     # Asked again, then a good reply: parsed.
-    server.script(respond(200, completion_body(deep, server=FAULT)), respond(200, completion_body(good, server=FAULT)))
+    server.script(
+        respond(200, completion_body(deep, server=FAULT)),
+        respond(200, completion_body(good, server=FAULT)),
+    )
     h = make()
     reply = parse(h, response_format=response_format)
     parsed = reply.choices[0].message.parsed

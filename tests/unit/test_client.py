@@ -49,8 +49,15 @@ def test_arguments_override_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LLAMA_BASE_URL", "http://env.test/v1")
     monkeypatch.setenv("LLAMA_API_KEY", "sk-env")
     monkeypatch.setenv("LLAMA_MODEL", "env-model")
-    c = LlamaClient(base_url="http://arg.test/v1", api_key="sk-arg", model="arg-model", max_retries=0, timeout=3)
-    assert (c.base_url, c.api_key, c.model, c.max_retries) == ("http://arg.test/v1", "sk-arg", "arg-model", 0)
+    c = LlamaClient(
+        base_url="http://arg.test/v1", api_key="sk-arg", model="arg-model", max_retries=0, timeout=3
+    )
+    assert (c.base_url, c.api_key, c.model, c.max_retries) == (
+        "http://arg.test/v1",
+        "sk-arg",
+        "arg-model",
+        0,
+    )
     assert c.timeout.read == 3 and c.timeout.connect == 3
 
 
@@ -97,7 +104,9 @@ def test_no_key_means_no_auth_header() -> None:
 def test_create_sends_the_body_and_parses_the_result() -> None:
     route = respx.post(URL).respond(json=completion_body())
     c = LlamaClient(base_url=BASE_URL, model="meta-llama/Llama-3.1-8B-Instruct")
-    r = c.chat.completions.create(messages=MSGS, max_tokens=64, temperature=0.0, stop=["\n"], seed=1)
+    r = c.chat.completions.create(
+        messages=MSGS, max_tokens=64, temperature=0.0, stop=["\n"], seed=1
+    )
     sent = json.loads(route.calls.last.request.content)
     assert sent == {
         "model": "meta-llama/Llama-3.1-8B-Instruct",
@@ -114,7 +123,11 @@ def test_create_sends_the_body_and_parses_the_result() -> None:
     # vLLM's extra fields are kept, not dropped
     assert r.model_extra is not None and "kv_transfer_params" in r.model_extra
     assert r.choices[0].message.model_extra == {
-        "refusal": None, "annotations": None, "audio": None, "function_call": None, "reasoning": None
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "reasoning": None,
     }
 
 
@@ -140,13 +153,22 @@ def test_typed_messages_and_content_parts() -> None:
     msgs = [
         SystemMessage(content="Be brief."),
         UserMessage(content=[TextPart(text="Hello"), TextPart(text="again")]),
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
         ToolMessage(content="42", tool_call_id="t1"),
     ]
     LlamaClient(base_url=BASE_URL, model="m").chat.completions.create(messages=msgs)
     sent = json.loads(route.calls.last.request.content)["messages"]
     assert sent[0] == {"role": "system", "content": "Be brief."}
-    assert sent[1] == {"role": "user", "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "again"}]}
+    assert sent[1] == {
+        "role": "user",
+        "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "again"}],
+    }
     assert sent[3] == {"role": "tool", "content": "42", "tool_call_id": "t1"}
 
 
@@ -154,15 +176,23 @@ def test_typed_messages_and_content_parts() -> None:
 def test_response_message_can_be_sent_back() -> None:
     body = completion_body(content=None)
     body["choices"][0]["message"]["tool_calls"] = [
-        {"id": "chatcmpl-tool-1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}
+        {
+            "id": "chatcmpl-tool-1",
+            "type": "function",
+            "function": {"name": "f", "arguments": '{"a": 1}'},
+        }
     ]
     route = respx.post(URL).respond(json=body)
     c = LlamaClient(base_url=BASE_URL, model="m")
     r = c.chat.completions.create(messages=MSGS)
-    history = [*MSGS, r.choices[0].message.to_param(), {"role": "tool", "tool_call_id": "chatcmpl-tool-1", "content": "ok"}]
+    history = [
+        *MSGS,
+        r.choices[0].message.to_param(),
+        {"role": "tool", "tool_call_id": "chatcmpl-tool-1", "content": "ok"},
+    ]
     c.chat.completions.create(messages=history)
     sent = json.loads(route.calls.last.request.content)["messages"]
-    assert sent[1]["tool_calls"][0]["function"] == {"name": "f", "arguments": "{\"a\": 1}"}
+    assert sent[1]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a": 1}'}
 
 
 @respx.mock
@@ -189,7 +219,9 @@ def test_extra_headers_body_query_and_timeout() -> None:
 def test_unknown_keyword_is_a_type_error_before_io() -> None:
     route = respx.post(URL).respond(json=completion_body())
     with pytest.raises(TypeError, match="extra_body"):
-        LlamaClient(base_url=BASE_URL, model="m").chat.completions.create(messages=MSGS, temprature=1)  # type: ignore[call-arg]
+        LlamaClient(base_url=BASE_URL, model="m").chat.completions.create(
+            messages=MSGS, temprature=1
+        )  # type: ignore[call-arg]
     assert not route.called
 
 
@@ -200,7 +232,17 @@ def test_unknown_keyword_is_a_type_error_before_io() -> None:
         {"role": "assistant", "content": ""},
         {"role": "assistant", "content": "x", "tool_calls": None},
         {"role": "assistant", "content": "x", "tool_calls": []},
-        {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"city": "Paris"}}, "id": "abc"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "type": "function",
+                    "function": {"name": "f", "arguments": {"city": "Paris"}},
+                    "id": "abc",
+                }
+            ],
+        },
     ],
 )
 @respx.mock
@@ -248,8 +290,13 @@ def test_bad_success_body_raises_response_validation_error(content: bytes, match
 
 @respx.mock
 def test_with_raw_response() -> None:
-    respx.post(URL).respond(json=completion_body(), headers={"x-request-id": "r-9", "x-ratelimit-remaining-requests": "99"})
-    raw = LlamaClient(base_url=BASE_URL, model="m").chat.completions.with_raw_response.create(messages=MSGS)
+    respx.post(URL).respond(
+        json=completion_body(),
+        headers={"x-request-id": "r-9", "x-ratelimit-remaining-requests": "99"},
+    )
+    raw = LlamaClient(base_url=BASE_URL, model="m").chat.completions.with_raw_response.create(
+        messages=MSGS
+    )
     assert raw.status_code == 200
     assert raw.headers["x-ratelimit-remaining-requests"] == "99"
     assert raw.request_id == "r-9"
@@ -263,7 +310,16 @@ def test_models_list_and_retrieve() -> None:
     respx.get(f"{BASE_URL}/models").respond(
         json={
             "object": "list",
-            "data": [{"id": "meta-llama/Llama-3.1-8B-Instruct", "object": "model", "created": 1, "owned_by": "vllm", "root": "/models/tiny", "max_model_len": 2048}],
+            "data": [
+                {
+                    "id": "meta-llama/Llama-3.1-8B-Instruct",
+                    "object": "model",
+                    "created": 1,
+                    "owned_by": "vllm",
+                    "root": "/models/tiny",
+                    "max_model_len": 2048,
+                }
+            ],
             "models": [],
         }
     )
@@ -271,7 +327,10 @@ def test_models_list_and_retrieve() -> None:
     c = LlamaClient(base_url=BASE_URL)
     models = c.models.list()
     assert [m.id for m in models] == ["meta-llama/Llama-3.1-8B-Instruct"] == models.ids
-    assert len(models) == 1 and models[0].model_extra == {"root": "/models/tiny", "max_model_len": 2048}
+    assert len(models) == 1 and models[0].model_extra == {
+        "root": "/models/tiny",
+        "max_model_len": 2048,
+    }
     assert c.models.retrieve("tiny").id == "tiny"
     with pytest.raises(InvalidRequestError):
         c.models.retrieve("")

@@ -30,14 +30,28 @@ MSGS = [{"role": "user", "content": "Hi"}]
     ("body", "message", "etype", "code", "param"),
     [
         (  # vLLM
-            {"error": {"message": "bad", "type": "BadRequestError", "param": "max_tokens", "code": 400}},
+            {
+                "error": {
+                    "message": "bad",
+                    "type": "BadRequestError",
+                    "param": "max_tokens",
+                    "code": 400,
+                }
+            },
             "bad",
             "BadRequestError",
             400,
             "max_tokens",
         ),
         (  # OpenAI style, string code
-            {"error": {"message": "m", "type": "invalid_request_error", "param": None, "code": "context_length_exceeded"}},
+            {
+                "error": {
+                    "message": "m",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "context_length_exceeded",
+                }
+            },
             "m",
             "invalid_request_error",
             "context_length_exceeded",
@@ -46,8 +60,20 @@ MSGS = [{"role": "user", "content": "Hi"}]
         ({"error": "Unauthorized"}, "Unauthorized", None, None, None),  # vLLM 401
         ({"detail": "Not Found"}, "Not Found", None, None, None),  # FastAPI
         ({"message": "Too many requests"}, "Too many requests", None, None, None),
-        ({"error": "Input validation error", "error_type": "validation"}, "Input validation error", "validation", None, None),  # TGI
-        ({"detail": [{"loc": ["body", "messages"], "msg": "Field required"}]}, None, None, None, None),
+        (
+            {"error": "Input validation error", "error_type": "validation"},
+            "Input validation error",
+            "validation",
+            None,
+            None,
+        ),  # TGI
+        (
+            {"detail": [{"loc": ["body", "messages"], "msg": "Field required"}]},
+            None,
+            None,
+            None,
+            None,
+        ),
         ("Internal Server Error", "Internal Server Error", None, None, None),  # plain text
     ],
 )
@@ -86,7 +112,8 @@ def test_error_info_never_raises_and_is_readable(body: Any) -> None:
 @respx.mock
 def test_status_maps_to_class(status: int, cls: type[APIStatusError], sleeps: list[float]) -> None:
     respx.post(f"{BASE_URL}/chat/completions").respond(
-        status, json={"error": {"message": f"boom {status}", "type": "x", "code": status}},
+        status,
+        json={"error": {"message": f"boom {status}", "type": "x", "code": status}},
         headers={"x-request-id": "req-123"},
     )
     client = LlamaClient(base_url=BASE_URL, model="m", max_retries=0)
@@ -131,7 +158,10 @@ CONTEXT_BODIES = [
         }
     },
     # TGI
-    {"error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000 `inputs` tokens and 20 `max_new_tokens`", "error_type": "validation"},
+    {
+        "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000 `inputs` tokens and 20 `max_new_tokens`",
+        "error_type": "validation",
+    },
 ]
 
 
@@ -151,7 +181,14 @@ def test_context_length_exceeded_is_recognised(body: dict[str, Any]) -> None:
 def test_other_bad_request_is_not_context_error() -> None:
     respx.post(f"{BASE_URL}/chat/completions").respond(
         400,
-        json={"error": {"message": "max_tokens=4096 cannot be greater than max_model_len=2048. Please request fewer output tokens.", "type": "BadRequestError", "param": "max_tokens", "code": 400}},
+        json={
+            "error": {
+                "message": "max_tokens=4096 cannot be greater than max_model_len=2048. Please request fewer output tokens.",
+                "type": "BadRequestError",
+                "param": "max_tokens",
+                "code": 400,
+            }
+        },
     )
     with pytest.raises(BadRequestError) as info:
         LlamaClient(base_url=BASE_URL, model="m").chat.completions.create(messages=MSGS)
@@ -163,14 +200,18 @@ def test_other_bad_request_is_not_context_error() -> None:
 def test_plain_text_error_body_is_shown() -> None:
     respx.post(f"{BASE_URL}/chat/completions").respond(500, text="Internal Server Error")
     with pytest.raises(InternalServerError, match="Internal Server Error"):
-        LlamaClient(base_url=BASE_URL, model="m", max_retries=0).chat.completions.create(messages=MSGS)
+        LlamaClient(base_url=BASE_URL, model="m", max_retries=0).chat.completions.create(
+            messages=MSGS
+        )
 
 
 @respx.mock
 def test_empty_error_body_still_has_a_message() -> None:
     respx.post(f"{BASE_URL}/chat/completions").respond(502)
     with pytest.raises(InternalServerError, match="502"):
-        LlamaClient(base_url=BASE_URL, model="m", max_retries=0).chat.completions.create(messages=MSGS)
+        LlamaClient(base_url=BASE_URL, model="m", max_retries=0).chat.completions.create(
+            messages=MSGS
+        )
 
 
 def test_every_error_is_exported_and_in_all() -> None:
@@ -194,7 +235,9 @@ def test_hierarchy() -> None:
 
 def test_rate_limit_error_carries_retry_after() -> None:
     request = httpx.Request("POST", f"{BASE_URL}/chat/completions")
-    response = httpx.Response(429, headers={"retry-after": "7"}, json={"error": "slow down"}, request=request)
+    response = httpx.Response(
+        429, headers={"retry-after": "7"}, json={"error": "slow down"}, request=request
+    )
     from llama_client._transport import raise_for_status
 
     with pytest.raises(RateLimitError) as info:

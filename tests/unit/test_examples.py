@@ -21,10 +21,14 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_without_server_fails_cleanly(path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_", "GROQ_", "TOGETHER_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_", "GROQ_", "TOGETHER_"))
+    }
     env["LLAMA_BASE_URL"] = f"http://127.0.0.1:{_closed_port()}/v1"
     env["PYTHONPATH"] = str(path.parents[1])  # the checkout under test, not an installed copy
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
     assert 0 < len(out.stderr.strip().splitlines()) <= 3, out.stderr

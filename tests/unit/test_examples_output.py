@@ -87,7 +87,10 @@ def runs() -> dict[tuple[str, str], Run]:
             env = dict(base_env, LLAMA_BASE_URL=server.url, PYTHONPATH=str(EXAMPLES.parent))
             proc = subprocess.Popen(
                 [sys.executable, str(EXAMPLES / name)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
             )
             stack.callback(proc.kill)
             started.append((situation, name, server, proc))

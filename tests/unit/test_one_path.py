@@ -87,7 +87,12 @@ def test_every_sync_method_goes_through_the_verb() -> None:
     list(client.chat.completions.create(messages=MSGS, stream=True))
     with client.chat.completions.stream(messages=MSGS) as s:
         s.get_final_completion()
-    chat.mock(side_effect=[httpx.Response(200, json=_tool_call_body()), httpx.Response(200, json=completion_body())])
+    chat.mock(
+        side_effect=[
+            httpx.Response(200, json=_tool_call_body()),
+            httpx.Response(200, json=completion_body()),
+        ]
+    )
     assert client.chat.run_tools(messages=MSGS, tools=[add]).rounds == 2
     client.models.list()
     client.models.retrieve("a")
@@ -114,7 +119,12 @@ async def test_every_async_method_goes_through_the_verb() -> None:
         pass
     async with client.chat.completions.stream(messages=MSGS) as s:
         await s.get_final_completion()
-    chat.mock(side_effect=[httpx.Response(200, json=_tool_call_body()), httpx.Response(200, json=completion_body())])
+    chat.mock(
+        side_effect=[
+            httpx.Response(200, json=_tool_call_body()),
+            httpx.Response(200, json=completion_body()),
+        ]
+    )
     assert (await client.chat.run_tools(messages=MSGS, tools=[add])).rounds == 2
     await client.models.list()
     await client.models.retrieve("a")

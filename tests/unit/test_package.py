@@ -20,7 +20,9 @@ def test_all_is_honest() -> None:
 def test_version_is_in_one_place() -> None:
     text = (ROOT / "llama_client" / "_version.py").read_text()
     assert f'__version__ = "{llama_client.__version__}"' in text
-    assert "version =" not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("[")[0]
+    assert (
+        "version =" not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("[")[0]
+    )
 
 
 def test_ships_py_typed() -> None:

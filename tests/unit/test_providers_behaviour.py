@@ -499,7 +499,10 @@ def test_groq_non_stream_usage_from_x_groq() -> None:
 
 
 def test_groq_in_stream_error() -> None:
-    body = sse(TINY.text_chunk("a"), TINY.text_chunk(None, None, x_groq={"id": "q", "error": "over capacity"}))
+    body = sse(
+        TINY.text_chunk("a"),
+        TINY.text_chunk(None, None, x_groq={"id": "q", "error": "over capacity"}),
+    )
     with respx.mock() as mock:
         mock.post(GROQ).mock(return_value=sse_response(body))
         stream = LlamaClient(provider="groq").chat.completions.create(
@@ -710,7 +713,9 @@ def test_raw_response_rate_limit_and_provider() -> None:
         "x-ratelimit-remaining-tokens": "5990",
     }
     with respx.mock() as mock:
-        mock.post(GROQ).mock(return_value=httpx.Response(200, json=TINY.completion(), headers=headers))
+        mock.post(GROQ).mock(
+            return_value=httpx.Response(200, json=TINY.completion(), headers=headers)
+        )
         raw = LlamaClient(provider="groq").chat.completions.with_raw_response.create(
             model="x", messages=MSGS
         )

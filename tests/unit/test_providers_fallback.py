@@ -128,7 +128,9 @@ def test_llama_api_key_is_not_sent_to_fallback_providers(monkeypatch: pytest.Mon
 def test_503_after_retries_falls_over_and_records_provider() -> None:
     with respx.mock(assert_all_called=False) as mock:
         groq = mock.post(GROQ).mock(return_value=_503())
-        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
+        together = mock.post(TOGETHER).mock(
+            return_value=httpx.Response(200, json=TINY.completion())
+        )
         fireworks = mock.post(FIREWORKS)
         r = _client().chat.completions.create(model=ALIAS, messages=MSGS)
     assert r.provider_name == "together"
@@ -185,7 +187,9 @@ def test_cooldown_skips_a_failed_provider_until_it_expires() -> None:
     clock = FakeClock()
     with respx.mock() as mock:
         groq = mock.post(GROQ).mock(return_value=_503())
-        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
+        together = mock.post(TOGETHER).mock(
+            return_value=httpx.Response(200, json=TINY.completion())
+        )
         client = _client(clock, max_retries=0)
         client.chat.completions.create(model=ALIAS, messages=MSGS)
         assert groq.call_count == 1
@@ -202,7 +206,9 @@ def test_cooldown_skips_a_failed_provider_until_it_expires() -> None:
 def test_provider_that_does_not_offer_the_model_is_skipped() -> None:
     with respx.mock(assert_all_called=False) as mock:
         groq = mock.post(GROQ)
-        together = mock.post(TOGETHER).mock(return_value=httpx.Response(200, json=TINY.completion()))
+        together = mock.post(TOGETHER).mock(
+            return_value=httpx.Response(200, json=TINY.completion())
+        )
         r = _client().chat.completions.create(model="llama-3.1-405b-instruct", messages=MSGS)
     assert r.provider_name == "together" and not groq.called
     assert sent_json(together)["model"] == "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo"
@@ -231,7 +237,9 @@ def test_raw_response_records_provider() -> None:
 def test_stream_falls_over_before_the_first_chunk() -> None:
     with respx.mock() as mock:
         mock.post(GROQ).mock(return_value=broken_stream_response())
-        mock.post(TOGETHER).mock(return_value=sse_response(sse(TINY.text_chunk("Hi"), TINY.text_chunk("!", "eos"))))
+        mock.post(TOGETHER).mock(
+            return_value=sse_response(sse(TINY.text_chunk("Hi"), TINY.text_chunk("!", "eos")))
+        )
         stream = _client(max_retries=0).chat.completions.create(
             model=ALIAS, messages=MSGS, stream=True
         )
@@ -304,7 +312,9 @@ async def test_async_cooldown() -> None:
 async def test_async_stream_falls_over_before_first_chunk_only() -> None:
     with respx.mock(assert_all_called=False) as mock:
         mock.post(GROQ).mock(return_value=broken_stream_response())
-        mock.post(TOGETHER).mock(return_value=broken_stream_response(sse(TINY.text_chunk("a"), done=False)))
+        mock.post(TOGETHER).mock(
+            return_value=broken_stream_response(sse(TINY.text_chunk("a"), done=False))
+        )
         fireworks = mock.post(FIREWORKS)
         client = _aclient()
         async with client.chat.completions.stream(model=ALIAS, messages=MSGS) as s:

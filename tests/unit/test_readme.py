@@ -258,8 +258,11 @@ def _reply(body: dict[str, Any]) -> dict[str, Any]:
         fn = tools[0]["function"]
         params = fn.get("parameters") or {}
         args = json.dumps(example_value(params, params))
-        call = {"id": "call_readme_1", "type": "function",
-                "function": {"name": fn["name"], "arguments": args}}
+        call = {
+            "id": "call_readme_1",
+            "type": "function",
+            "function": {"name": fn["name"], "arguments": args},
+        }
         return {"role": "assistant", "content": None, "tool_calls": [call]}
     response_format = body.get("response_format") or {}
     choice = (body.get("structured_outputs") or {}).get("choice")
@@ -276,8 +279,12 @@ def _reply(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chunks(message: dict[str, Any], finish: str, usage: bool) -> list[bytes]:
-    base = {"id": "chatcmpl-readme", "object": "chat.completion.chunk", "created": 0,
-            "model": FAKE_MODEL}
+    base = {
+        "id": "chatcmpl-readme",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": FAKE_MODEL,
+    }
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
@@ -285,8 +292,12 @@ def _chunks(message: dict[str, Any], finish: str, usage: bool) -> list[bytes]:
     events = [chunk({"role": "assistant", "content": ""})]
     for i, call in enumerate(message.get("tool_calls") or []):
         args = call["function"]["arguments"]
-        head = {"index": i, "id": call["id"], "type": "function",
-                "function": {"name": call["function"]["name"], "arguments": ""}}
+        head = {
+            "index": i,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
         events.append(chunk({"tool_calls": [head]}))
         for part in (args[: len(args) // 2], args[len(args) // 2 :]):
             events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}))
@@ -301,16 +312,29 @@ def _chunks(message: dict[str, Any], finish: str, usage: bool) -> list[bytes]:
 def _answer(request: RecordedRequest) -> Behaviour:
     path = request.path.split("?", 1)[0]
     if request.method == "GET" and path.endswith("/models"):
-        card = {"id": FAKE_MODEL, "object": "model", "created": 0, "owned_by": "readme-test",
-                "max_model_len": 131072}
+        card = {
+            "id": FAKE_MODEL,
+            "object": "model",
+            "created": 0,
+            "owned_by": "readme-test",
+            "max_model_len": 131072,
+        }
         return respond(200, {"object": "list", "data": [card]})
     if request.method != "POST" or not path.endswith("/chat/completions"):
         return respond(404, {"detail": "Not Found"})
     if len(request.body) > CONTEXT_BYTES:  # vLLM's words for an over-long prompt
-        return respond(400, {"object": "error", "type": "BadRequestError", "param": None,
-                             "code": 400, "message": "This model's maximum context length is "
-                             "131072 tokens. However, you requested 200000 tokens in the "
-                             "messages, Please reduce the length of the messages."})
+        return respond(
+            400,
+            {
+                "object": "error",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+                "message": "This model's maximum context length is "
+                "131072 tokens. However, you requested 200000 tokens in the "
+                "messages, Please reduce the length of the messages.",
+            },
+        )
     body = json.loads(request.body)
     message = _reply(body)
     finish = "tool_calls" if message.get("tool_calls") else "stop"
@@ -425,7 +449,7 @@ def test_blocks_that_print_show_the_answer(run_results: dict[int, dict[str, Any]
     assert "name='Ada' age=3" in outputs["Structured output"]
     assert "trim the conversation:" in outputs["Errors and retries"]
     assert "positive" in outputs["Local vLLM"]
-    assert outputs["Many requests in flight: `transport=\"aiohttp\"`"].strip() == "64"
+    assert outputs['Many requests in flight: `transport="aiohttp"`'].strip() == "64"
 
 
 def test_the_parser_sees_markers_and_continuations() -> None:

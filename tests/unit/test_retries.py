@@ -34,7 +34,10 @@ def client(**kw: object) -> LlamaClient:
 @respx.mock
 def test_retryable_statuses_are_retried_then_succeed(status: int, sleeps: list[float]) -> None:
     route = respx.post(URL).mock(
-        side_effect=[httpx.Response(status, json={"error": "busy"}), httpx.Response(200, json=completion_body())]
+        side_effect=[
+            httpx.Response(status, json={"error": "busy"}),
+            httpx.Response(200, json=completion_body()),
+        ]
     )
     r = client().chat.completions.create(messages=MSGS)
     assert r.choices[0].message.content == "Hello!"
@@ -90,9 +93,14 @@ def test_backoff_grows_exponentially_with_jitter(sleeps: list[float]) -> None:
     ],
 )
 @respx.mock
-def test_retry_after_is_honoured(headers: dict[str, str], expected: float, sleeps: list[float]) -> None:
+def test_retry_after_is_honoured(
+    headers: dict[str, str], expected: float, sleeps: list[float]
+) -> None:
     respx.post(URL).mock(
-        side_effect=[httpx.Response(429, headers=headers, json={"error": "slow"}), httpx.Response(200, json=completion_body())]
+        side_effect=[
+            httpx.Response(429, headers=headers, json={"error": "slow"}),
+            httpx.Response(200, json=completion_body()),
+        ]
     )
     client().chat.completions.create(messages=MSGS)
     assert sleeps == [pytest.approx(expected)]
@@ -102,7 +110,10 @@ def test_retry_after_is_honoured(headers: dict[str, str], expected: float, sleep
 def test_retry_after_http_date(sleeps: list[float]) -> None:
     when = email.utils.formatdate(time.time() + 20, usegmt=True)
     respx.post(URL).mock(
-        side_effect=[httpx.Response(503, headers={"retry-after": when}), httpx.Response(200, json=completion_body())]
+        side_effect=[
+            httpx.Response(503, headers={"retry-after": when}),
+            httpx.Response(200, json=completion_body()),
+        ]
     )
     client().chat.completions.create(messages=MSGS)
     assert 17 <= sleeps[0] <= 20
@@ -154,7 +165,11 @@ def test_connection_errors_and_timeouts_are_retried(
 @respx.mock
 def test_retried_request_sends_identical_body(sleeps: list[float]) -> None:
     route = respx.post(URL).mock(
-        side_effect=[httpx.Response(502), httpx.ConnectError("x"), httpx.Response(200, json=completion_body())]
+        side_effect=[
+            httpx.Response(502),
+            httpx.ConnectError("x"),
+            httpx.Response(200, json=completion_body()),
+        ]
     )
     client().chat.completions.create(messages=MSGS, temperature=0.2, max_tokens=5)
     bodies = [call.request.content for call in route.calls]
@@ -162,8 +177,12 @@ def test_retried_request_sends_identical_body(sleeps: list[float]) -> None:
 
 
 @respx.mock
-def test_every_attempt_is_logged_without_the_key(sleeps: list[float], caplog: pytest.LogCaptureFixture) -> None:
-    respx.post(URL).mock(side_effect=[httpx.Response(503), httpx.Response(200, json=completion_body())])
+def test_every_attempt_is_logged_without_the_key(
+    sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    respx.post(URL).mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json=completion_body())]
+    )
     with caplog.at_level(logging.DEBUG, logger="llama_client"):
         client().chat.completions.create(messages=MSGS)
     sends = [r for r in caplog.records if r.getMessage().startswith("sending POST")]
@@ -177,7 +196,9 @@ def test_stream_error_status_is_retried_before_first_byte(sleeps: list[float]) -
     route = respx.post(URL).mock(
         side_effect=[
             httpx.Response(503, json={"error": "warming up"}),
-            httpx.Response(200, content=sse(chunk(content="ok", finish="stop")), headers=SSE_HEADERS),
+            httpx.Response(
+                200, content=sse(chunk(content="ok", finish="stop")), headers=SSE_HEADERS
+            ),
         ]
     )
     chunks = list(client().chat.completions.create(messages=MSGS, stream=True))
@@ -192,7 +213,9 @@ class _BrokenStream(httpx.SyncByteStream):
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         yield self.good
-        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        raise httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body"
+        )
 
     def close(self) -> None:
         self.closed = True

@@ -22,7 +22,7 @@ def decode(parts: list[bytes]) -> list[ServerSentEvent]:
 RECORDED = (
     sse(chunk(role="assistant", content=""), chunk(content="Bonjour ☃ 🦙"), done=False)
     + b": keep-alive\r\n\r\n"
-    + b"event: message\r\nid: 7\r\nretry: 1500\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n"
+    + b'event: message\r\nid: 7\r\nretry: 1500\r\ndata: {"a":\r\ndata: 1}\r\n\r\n'
     + sse(chunk(content="!", finish="stop"), usage_chunk())
 )
 

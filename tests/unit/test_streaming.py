@@ -62,7 +62,9 @@ class TrackedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 def mock_stream(body: TrackedStream | bytes, headers: dict[str, str] | None = None) -> respx.Route:
     stream = body if isinstance(body, TrackedStream) else TrackedStream(body)
-    return respx.post(URL).mock(return_value=httpx.Response(200, stream=stream, headers=headers or SSE_HEADERS))
+    return respx.post(URL).mock(
+        return_value=httpx.Response(200, stream=stream, headers=headers or SSE_HEADERS)
+    )
 
 
 def client() -> LlamaClient:
@@ -72,13 +74,21 @@ def client() -> LlamaClient:
 @respx.mock
 def test_stream_yields_chunks_and_usage_chunk() -> None:
     route = mock_stream(VLLM_TEXT)
-    chunks = list(client().chat.completions.create(messages=MSGS, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client().chat.completions.create(
+            messages=MSGS, stream=True, stream_options={"include_usage": True}
+        )
+    )
     sent = json.loads(route.calls.last.request.content)
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert route.calls.last.request.headers["accept"] == "text/event-stream"
     assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello!"
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 15
+    assert (
+        chunks[-1].choices == []
+        and chunks[-1].usage is not None
+        and chunks[-1].usage.total_tokens == 15
+    )
 
 
 @respx.mock
@@ -92,7 +102,10 @@ def test_stream_manager_text_stream_and_final_completion() -> None:
     assert final.choices[0].message.content == "Hello!"
     assert final.choices[0].finish_reason == "stop"
     assert final.usage is not None and final.usage.total_tokens == 15
-    assert final.id == "chatcmpl-8c1f2a3b4c5d6e7f" and final.model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert (
+        final.id == "chatcmpl-8c1f2a3b4c5d6e7f"
+        and final.model == "meta-llama/Llama-3.1-8B-Instruct"
+    )
 
 
 @respx.mock
@@ -142,25 +155,43 @@ def _tool_chunks(style: str) -> list[dict[str, Any]]:
     if style == "vllm":  # name alone, then argument fragments, final empty fragment with finish
         return [
             chunk(role="assistant", content=""),
-            chunk(tool_calls=[{"id": "chatcmpl-tool-abc", "type": "function", "index": 0, "function": {"name": "get_weather"}}]),
-            chunk(tool_calls=[{"index": 0, "function": {"arguments": "{\"city\": \""}}]),
-            chunk(tool_calls=[{"index": 0, "function": {"arguments": "Paris\"}"}}]),
+            chunk(
+                tool_calls=[
+                    {
+                        "id": "chatcmpl-tool-abc",
+                        "type": "function",
+                        "index": 0,
+                        "function": {"name": "get_weather"},
+                    }
+                ]
+            ),
+            chunk(tool_calls=[{"index": 0, "function": {"arguments": '{"city": "'}}]),
+            chunk(tool_calls=[{"index": 0, "function": {"arguments": 'Paris"}'}}]),
             chunk(finish="tool_calls", tool_calls=[{"index": 0, "function": {"arguments": ""}}]),
         ]
     if style == "llamacpp":  # first fragment rides with the name; content before the call
         return [
             chunk(role="assistant", content=None),
             chunk(content="Let me check. "),
-            chunk(tool_calls=[{"index": 0, "id": "Ab12", "type": "function", "function": {"name": "get_weather", "arguments": "{"}}]),
-            chunk(tool_calls=[{"index": 0, "function": {"arguments": "\"city\": \"Paris\"}"}}]),
+            chunk(
+                tool_calls=[
+                    {
+                        "index": 0,
+                        "id": "Ab12",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{"},
+                    }
+                ]
+            ),
+            chunk(tool_calls=[{"index": 0, "function": {"arguments": '"city": "Paris"}'}}]),
             chunk(finish="tool_calls"),
         ]
     # llama-cpp-python: id, type and name repeated in every delta
     rep = {"index": 0, "id": "call__0_get_weather_cmpl-1", "type": "function"}
     return [
         chunk(role="assistant", content=None),
-        chunk(tool_calls=[rep | {"function": {"name": "get_weather", "arguments": "{\"city\": "}}]),
-        chunk(tool_calls=[rep | {"function": {"name": "get_weather", "arguments": "\"Paris\"}"}}]),
+        chunk(tool_calls=[rep | {"function": {"name": "get_weather", "arguments": '{"city": '}}]),
+        chunk(tool_calls=[rep | {"function": {"name": "get_weather", "arguments": '"Paris"}'}}]),
         chunk(finish="tool_calls"),
     ]
 
@@ -309,7 +340,9 @@ def test_stream_manager_exit_closes_early() -> None:
 
 @respx.mock
 def test_broken_connection_mid_stream_closes_and_raises() -> None:
-    body = TrackedStream(sse(chunk(content="a"), done=False), error=httpx.ReadError("connection reset"))
+    body = TrackedStream(
+        sse(chunk(content="a"), done=False), error=httpx.ReadError("connection reset")
+    )
     mock_stream(body)
     with pytest.raises(StreamError, match="broke after 1 chunks"):
         list(client().chat.completions.create(messages=MSGS, stream=True))
@@ -344,7 +377,9 @@ async def test_async_stream_and_manager() -> None:
 
 @respx.mock
 async def test_async_error_event_and_close() -> None:
-    body = TrackedStream(sse(chunk(content="x"), done=False) + b'data: {"error": {"message": "boom"}}\n\n')
+    body = TrackedStream(
+        sse(chunk(content="x"), done=False) + b'data: {"error": {"message": "boom"}}\n\n'
+    )
     mock_stream(body)
     async with AsyncLlamaClient(base_url=BASE_URL, model="m") as ac:
         stream = await ac.chat.completions.create(messages=MSGS, stream=True)
@@ -386,6 +421,13 @@ def test_decoder_delivers_chunks_before_an_error_in_the_same_read() -> None:
 
 def test_decoder_error_in_unterminated_last_event() -> None:
     decoder = ChatChunkDecoder()
-    assert len(decoder.feed(b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\ndata: {"error": "late"}')) == 1
+    assert (
+        len(
+            decoder.feed(
+                b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\ndata: {"error": "late"}'
+            )
+        )
+        == 1
+    )
     with pytest.raises(StreamError, match="late"):
         decoder.finish()

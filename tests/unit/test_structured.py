@@ -63,7 +63,9 @@ def test_parse_retries_with_the_validation_error(
 
 
 def test_parse_gives_up_with_every_attempt(mock: respx.MockRouter, client: LlamaClient) -> None:
-    script = Script(PLAIN.completion("not json"), PLAIN.completion('{"name": "Ada"}'), PLAIN.completion(None))
+    script = Script(
+        PLAIN.completion("not json"), PLAIN.completion('{"name": "Ada"}'), PLAIN.completion(None)
+    )
     mock.post("/chat/completions").mock(side_effect=script)
     with pytest.raises(StructuredOutputError) as info:
         client.chat.completions.parse(messages=MSGS, response_format=Person, max_parse_retries=2)
@@ -96,7 +98,9 @@ def test_truncated_reply_raises_at_once(mock: respx.MockRouter, client: LlamaCli
 def test_json_object_and_dict_schemas_pass_through(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    script = Script(PLAIN.completion('{"a": [1, 2]}'), PLAIN.completion("[1, 2]"), PLAIN.completion("[3]"))
+    script = Script(
+        PLAIN.completion('{"a": [1, 2]}'), PLAIN.completion("[1, 2]"), PLAIN.completion("[3]")
+    )
     mock.post("/chat/completions").mock(side_effect=script)
     r = client.chat.completions.parse(messages=MSGS, response_format={"type": "json_object"})
     assert r.choices[0].message.parsed == {"a": [1, 2]}
@@ -150,7 +154,9 @@ async def test_async_parse_retry_then_success(mock: respx.MockRouter) -> None:
 
 async def test_async_parse_exhaustion_and_length(mock: respx.MockRouter) -> None:
     async with AsyncLlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as ac:
-        mock.post("/chat/completions").mock(side_effect=Script(PLAIN.completion("x"), PLAIN.completion("y")))
+        mock.post("/chat/completions").mock(
+            side_effect=Script(PLAIN.completion("x"), PLAIN.completion("y"))
+        )
         with pytest.raises(StructuredOutputError) as info:
             await ac.chat.completions.parse(
                 messages=MSGS, response_format=Person, max_parse_retries=1

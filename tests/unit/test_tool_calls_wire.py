@@ -359,7 +359,9 @@ def test_streamed_json_that_is_not_a_call_is_released_at_the_end(
 def test_streamed_plain_text_passes_through_immediately(
     mock: respx.MockRouter, client: LlamaClient
 ) -> None:
-    mock.post("/chat/completions").mock(return_value=sse_reply(*text_chunks("", " It", " is sunny.")))
+    mock.post("/chat/completions").mock(
+        return_value=sse_reply(*text_chunks("", " It", " is sunny."))
+    )
     with client.chat.completions.stream(messages=MSGS, tools=[get_weather]) as s:
         pieces = list(s.text_stream)
     # the whitespace-only piece waits for the first real text, then everything flows

@@ -240,7 +240,9 @@ def _deep_list() -> list[object]:
     return deep
 
 
-@pytest.mark.parametrize("bad", [_Unprintable(), _deep_list(), 12], ids=["repr-raises", "deep", "int"])
+@pytest.mark.parametrize(
+    "bad", [_Unprintable(), _deep_list(), 12], ids=["repr-raises", "deep", "int"]
+)
 def test_a_bad_tool_name_is_invalid_request_even_when_it_cannot_be_printed(bad: object) -> None:
     with pytest.raises(InvalidRequestError, match="tool name"):
         Tool(name=bad)  # type: ignore[arg-type]
