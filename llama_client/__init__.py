@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from ._async.chat_stream import AsyncChatCompletionStream
 from ._async.streaming import AsyncStream
 from ._chat_stream import ChatCompletionAccumulator
+from ._lazy import lazy_names as _lazy_names
 from ._response import APIResponse
 from ._sync.chat_stream import ChatCompletionStream
 from ._sync.streaming import Stream
@@ -154,16 +155,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llama_client' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())

@@ -11,12 +11,12 @@ iterates.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ._error_parsing import validation_problems
+from ._lazy import lazy_names
 from .errors import ResponseValidationError
 
 if TYPE_CHECKING:  # the tool-call modules load on first use of tools=
@@ -241,16 +241,11 @@ def _held_text(hold: TextHoldBack, final: ChatCompletion) -> str:
     return hold.release(False)
 
 
-def __getattr__(name: str) -> object:
-    # The stream wrappers moved to llama_client._async / _sync; this import path keeps working.
-    if name in _MOVED:
-        return getattr(import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+# The stream wrappers moved to llama_client._async / _sync; these import paths keep working.
 _MOVED = {
     "ChatCompletionStream": "llama_client._sync.chat_stream",
     "ChatCompletionStreamManager": "llama_client._sync.chat_stream",
     "AsyncChatCompletionStream": "llama_client._async.chat_stream",
     "AsyncChatCompletionStreamManager": "llama_client._async.chat_stream",
 }
+__getattr__ = lazy_names(__name__, _MOVED, globals())[0]

@@ -17,13 +17,13 @@ import contextlib
 import gc
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from importlib import import_module
 from typing import TYPE_CHECKING, NoReturn
 
 import httpx
 from pydantic import ValidationError
 
 from ._error_parsing import error_info, preview
+from ._lazy import lazy_names
 from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError
 
@@ -345,8 +345,6 @@ def sync_before_request() -> None:
         close_abandoned()
 
 
-def __getattr__(name: str) -> object:
-    # The stream objects moved to llama_client._async / _sync; this import path keeps working.
-    if name in ("Stream", "AsyncStream"):
-        return getattr(import_module("llama_client"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The stream objects moved to llama_client._async / _sync; these import paths keep working.
+_MOVED = {"Stream": "llama_client._sync.streaming", "AsyncStream": "llama_client._async.streaming"}
+__getattr__ = lazy_names(__name__, _MOVED, globals())[0]

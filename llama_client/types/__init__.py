@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from .._lazy import lazy_names as _lazy_names
 from .params import ChatCompletionParams, RequestOptions
 from .ratelimit import RateLimitInfo
 
@@ -107,16 +108,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals())
