@@ -28,6 +28,11 @@ _QUANT = re.compile(
     r"[-._:](?:i?q\d\w*|[fb]f?\d+|fp\d+|int\d+|awq|gptq|gguf|exl2|mlx|\d+bit)$", re.IGNORECASE
 )
 _SEPARATORS = re.compile(r"[^a-z0-9]")
+#: A served file name longer than this names no catalogue model (theirs are under 100
+#: characters); the loose comparison skips it, so a hostile listing costs linear time.
+_MAX_KEYED_NAME = 256
+#: The key of a name too long to compare: never equal to a real key (those are [a-z0-9]).
+_UNKEYED = "\x00"
 
 
 _aliases: frozenset[str] | None = None
@@ -49,6 +54,8 @@ def _key(model: str) -> tuple[bool, str]:
     ``llama318binstruct``; first, whether it is an Ollama ``name:tag``, whose ``llama3.1:8b``
     is the instruct model and must not match the base model ``Llama-3.1-8B``."""
     name = model.strip().replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if len(name) > _MAX_KEYED_NAME:
+        return False, _UNKEYED
     ollama = ":" in name and "instruct" not in name  # "llama3.1:8b-instruct-q4_0" says it
     if name.endswith(".gguf"):
         name = name[:-5]

@@ -273,7 +273,9 @@ class ModelNotServedError(NotFoundError):
     response: httpx.Response | None  # type: ignore[assignment]
 
     def __init__(self, model: str, served: list[str], *, provider: str, base_url: str) -> None:
-        listed = ", ".join(served[:50]) + (" ..." if len(served) > 50 else "")
+        listed = ", ".join(preview(s, 100) for s in served[:50]) + (
+            " ..." if len(served) > 50 else ""
+        )
         message = (
             f"model {model!r} is a canonical alias, and the {provider} server at {base_url} "
             f"serves no model it names; it serves: {listed or 'nothing'}. Pass one of those "

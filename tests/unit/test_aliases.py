@@ -7,6 +7,8 @@ server reaches the model the server lists at ``/v1/models``, fetched once per cl
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -234,3 +236,35 @@ def test_hosted_vendors_translate_through_the_catalogue_without_a_listing() -> N
         chat = mock.post(url__regex=r".*/chat/completions$").respond(json=_reply("x"))
         c.chat.completions.create(messages=MSGS)
         assert not models.called and _models_sent(chat) == ["llama-3.1-8b-instant"]
+
+
+def _cpu_seconds(fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - start)
+    return max(best, 1e-6)
+
+
+def test_a_hostile_listing_costs_linear_time() -> None:
+    # A served id made of quantisation-like suffixes ("-q1-q1-..."): stripping them one at a
+    # time was quadratic in the id's length. Timed as a ratio (10x the text), never absolutely.
+    def listing(size: int) -> list[str]:
+        return ["x" + "-q1" * (size // 3)]
+
+    small, large = listing(3_000), listing(30_000)
+    assert match_served("llama-3.1-8b-instruct", large) is None
+    ratio = _cpu_seconds(lambda: match_served("llama-3.1-8b-instruct", large)) / _cpu_seconds(
+        lambda: match_served("llama-3.1-8b-instruct", small)
+    )
+    assert ratio < 40, ratio
+
+
+def test_the_not_served_message_is_bounded_whatever_the_listing() -> None:
+    served = ["m" * 1_000_000] * 100
+    exc = ModelNotServedError(
+        "llama-3.1-8b-instruct", served, provider="vllm", base_url="http://localhost:8000/v1"
+    )
+    assert len(str(exc)) < 10_000
+    assert exc.served is served  # the whole listing stays on the exception
