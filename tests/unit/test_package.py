@@ -13,7 +13,16 @@ def test_all_is_honest() -> None:
     for name in llama_client.__all__:
         assert hasattr(llama_client, name), name
     public = {n for n in dir(llama_client) if not n.startswith("_") and n not in {"annotations"}}
-    modules = {"client", "errors", "types", "tools", "llama_format", "providers", "resources"}
+    modules = {
+        "client",
+        "errors",
+        "types",
+        "tools",
+        "llama_format",
+        "providers",
+        "resources",
+        "pricing",
+    }
     assert public - modules - set(llama_client.__all__) == set()
 
 
