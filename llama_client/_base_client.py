@@ -36,7 +36,7 @@ from .errors import (
 )
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
-from .providers.base import UnsupportedPolicy
+from .providers.base import Framer, UnsupportedPolicy
 
 if TYPE_CHECKING:
     from ._call import Call
@@ -689,7 +689,7 @@ class _BaseClient:
                 request = self._build_request(
                     self._http,
                     call.method,
-                    call.path,
+                    prepared.path or call.path,
                     body=prepared.body,
                     options=options,
                     stream=call.stream,
@@ -797,10 +797,12 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
-    def _decoder(ep: Endpoint) -> ChatChunkDecoder:
+    def _decoder(ep: Endpoint, request: httpx.Request) -> ChatChunkDecoder:
+        provider = ep.provider
+        framer = provider.stream_framer(request)
         if ep.secrets:
-            return _RedactingDecoder(ep.provider.chunk_normalizer(), ep.secrets)
-        return ChatChunkDecoder(ep.provider.chunk_normalizer())
+            return _RedactingDecoder(provider.chunk_normalizer(), ep.secrets, framer)
+        return ChatChunkDecoder(provider.chunk_normalizer(), framer)
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -835,8 +837,9 @@ class _RedactingDecoder(ChatChunkDecoder):
         self,
         normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None,
         secrets: tuple[str, ...],
+        framer: Framer | None = None,
     ) -> None:
-        super().__init__(normalize)
+        super().__init__(normalize, framer)
         self._secrets = secrets
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
