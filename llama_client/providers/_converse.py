@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._error_parsing import preview
+from .._json import text_default
 from ..errors import RequestRefusedError, ResponseValidationError
 
 __all__ = [
@@ -290,7 +291,7 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _bad(what: str, body: object) -> ResponseValidationError:
-    shown = preview(json.dumps(body, ensure_ascii=False, default=str))
+    shown = preview(json.dumps(body, ensure_ascii=False, default=text_default))
     return ResponseValidationError(f"Unexpected Bedrock {what}: {shown}", body=body)
 
 

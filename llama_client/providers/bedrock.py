@@ -44,7 +44,7 @@ from ..errors import (
     StreamError,
     UnsupportedParameterError,
 )
-from .base import Prepared, Provider, ProviderOptions, Signer, UnsupportedPolicy, _reclass
+from .base import Prepared, Provider, ProviderOptions, Signer, UnsupportedPolicy
 
 if TYPE_CHECKING:
     import httpx
@@ -297,13 +297,17 @@ class BedrockProvider(Provider):
 
     ``region`` (else ``AWS_REGION``, then ``AWS_DEFAULT_REGION``) picks
     ``https://bedrock-runtime.<region>.amazonaws.com``; ``profile`` an AWS profile for SigV4
-    (else botocore's default chain, ``AWS_PROFILE`` included). ``additional_fields`` maps body
+    (else botocore's default chain, ``AWS_PROFILE`` included); ``credentials`` botocore
+    credentials to sign with instead (``boto3.Session(...).get_credentials()``: an assumed
+    role's refreshable credentials, say). ``additional_fields`` maps body
     parameters the model accepts beyond ``inferenceConfig`` to their
     ``additionalModelRequestFields`` names (none for Llama: every other parameter follows
     ``unsupported=``).
     """
 
     name = "bedrock"
+    #: the address for a region (``region``, else ``AWS_REGION``): see :meth:`default_base_url`
+    base_url = "https://bedrock-runtime.{region}.amazonaws.com"
     base_url_env = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",)
     api_key_env = ("AWS_BEARER_TOKEN_BEDROCK",)
     self_hosted = False
@@ -320,6 +324,8 @@ class BedrockProvider(Provider):
 
     region: str | None = None
     profile: str | None = None
+    #: botocore credentials (anything with ``get_frozen_credentials()``); None = the chain
+    credentials: object | None = None
     additional_fields: Mapping[str, str] = MappingProxyType({})
 
     def __init__(
@@ -327,13 +333,21 @@ class BedrockProvider(Provider):
         *,
         region: str | None = None,
         profile: str | None = None,
+        credentials: object | None = None,
         additional_fields: Mapping[str, str] | None = None,
         **options: Unpack[ProviderOptions],
     ) -> None:
         super().__init__(**options)
         if region is not None:
             self.region = _check_region(region, "region")
+        if credentials is not None and not callable(
+            getattr(credentials, "get_frozen_credentials", None)
+        ):
+            raise InvalidRequestError(
+                "credentials", "must be botocore credentials (with get_frozen_credentials())"
+            )
         self.profile = profile
+        self.credentials = credentials
         self.additional_fields = dict(additional_fields or {})
 
     def __repr__(self) -> str:
@@ -363,7 +377,7 @@ class BedrockProvider(Provider):
                 "provider 'bedrock' needs an AWS region: set AWS_REGION or use "
                 "BedrockProvider(region='us-east-1')",
             )
-        return f"https://bedrock-runtime.{region}.amazonaws.com"
+        return (self.base_url or type(self).base_url or "").format(region=region)
 
     def request_signer(
         self, api_key: str | None, base_url: str, env: Mapping[str, str]
@@ -378,7 +392,7 @@ class BedrockProvider(Provider):
                 "SigV4 signing needs the AWS region: set AWS_REGION or use "
                 "BedrockProvider(region=...)",
             )
-        return SigV4Signer(region, profile=self.profile)
+        return SigV4Signer(region, profile=self.profile, credentials=self.credentials)
 
     # -- request --------------------------------------------------------------------------------
 
@@ -473,11 +487,17 @@ class BedrockProvider(Provider):
                 cls = BadRequestError
             if "on-demand throughput" in lower:
                 message += self._profile_hint(exc)
-        new = _reclass(exc, cls) if cls is not type(exc) else exc
-        new.message = message
-        new.args = (message,)
-        new.error_type = kind
-        new.code = kind
+        kwargs: dict[str, Any] = {
+            "response": exc.response,
+            "body": body,
+            "error_type": kind,
+            "code": kind,
+            "param": exc.param,
+        }
+        if issubclass(cls, RateLimitError):
+            kwargs["retry_after"] = getattr(exc, "retry_after", None)
+        new = cls(message, **kwargs)  # the constructor redacts the request's credentials
+        new.__cause__ = exc.__cause__
         new.request_id = headers.get("x-amzn-requestid") or exc.request_id
         return new
 
