@@ -370,8 +370,16 @@ def test_sigv4_signature_is_botocore_s_over_the_final_body() -> None:
 def test_session_token_is_sent_and_signed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
     with respx.mock() as mock:
-        route = mock.post(CONVERSE).mock(return_value=httpx.Response(200, json=converse_answer()))
+        route = mock.post(CONVERSE).mock(
+            side_effect=[
+                httpx.Response(200, json=converse_answer()),
+                bedrock_error(403, "ExpiredTokenException", f"token {TOKEN} expired"),
+            ]
+        )
         client().chat.completions.create(messages=MSGS)
+        with pytest.raises(AuthenticationError) as info:
+            client().chat.completions.create(messages=MSGS)
+    assert TOKEN not in str(info.value) and "ExpiredTokenException" in str(info.value)
     request = route.calls[0].request
     assert request.headers["x-amz-security-token"] == TOKEN
     assert "x-amz-security-token" in request.headers["authorization"]
