@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from typing_extensions import TypedDict, Unpack
 
 from .._error_parsing import error_info
+from .._response import parse_model
 from .._secrets import mask_url
+from .._sse import SSEDecoder
 from ..errors import (
     APIStatusError,
     ContextLengthExceededError,
@@ -550,15 +552,11 @@ class Provider:
     def parse_completion(self, response: httpx.Response, cls: type[M]) -> M:
         """A non-streamed chat answer read into ``cls`` (an OpenAI-style completion); a
         vendor with its own answer shape converts it here."""
-        from .._response import parse_model
-
         return parse_model(response, cls)
 
     def stream_framer(self, request: httpx.Request) -> Framer:
         """A fresh framer for one streamed answer to ``request``: SSE, unless the vendor
         frames its stream otherwise."""
-        from .._sse import SSEDecoder
-
         return SSEDecoder()
 
     def extract_usage(self, extra: Mapping[str, Any] | None) -> Usage | None:

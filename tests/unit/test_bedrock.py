@@ -815,3 +815,50 @@ async def test_async_create_and_stream_are_signed_and_decoded() -> None:
     assert request.headers["authorization"] == botocore_signature(
         request, Credentials(AKID, SECRET), "us-east-1"
     )
+
+
+# -- the one path ---------------------------------------------------------------------------
+
+ADAPTER = {"providers/bedrock.py", "providers/_converse.py", "providers/_catalog.py"}
+#: where the adapter is only registered or re-exported
+REGISTRY = {"providers/_builtin.py", "providers/__init__.py"}
+
+
+def test_no_bedrock_case_outside_its_adapter() -> None:
+    """No code outside the adapter names Bedrock, Converse or event-stream (docstrings and
+    comments may); the shared modules only call the provider hooks."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "llama_client"
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel in ADAPTER:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            words: list[str] = []
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in docstrings:
+                    words.append(node.value)
+            elif isinstance(node, ast.Name):
+                words.append(node.id)
+            elif isinstance(node, ast.Attribute):
+                words.append(node.attr)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                words += [a.name for a in node.names] + [getattr(node, "module", "") or ""]
+            for word in words:
+                lower = word.lower()
+                named = any(k in lower for k in ("bedrock", "converse", "eventstream", "sigv4"))
+                if named and rel not in REGISTRY:
+                    offenders.append(f"{rel}:{getattr(node, 'lineno', '?')}: {word[:60]!r}")
+    assert not offenders, offenders
