@@ -583,6 +583,22 @@ def test_errors_map_onto_the_tree(status: int, kind: str, message: str, cls: typ
     assert route.call_count == (2 if retried else 1)
 
 
+def test_a_stream_refused_before_its_first_byte_is_classified_and_retried() -> None:
+    with respx.mock() as mock:
+        route = mock.post(CONVERSE_STREAM).mock(
+            side_effect=[
+                bedrock_error(429, "ThrottlingException", "Too many requests"),
+                eventstream_response(*converse_stream_events("ok")),
+            ]
+        )
+        chunks = list(client().chat.completions.create(messages=MSGS, stream=True))
+        assert route.call_count == 2
+        route.mock(return_value=bedrock_error(403, "AccessDeniedException", "no access"))
+        with pytest.raises(PermissionDeniedError, match="AccessDeniedException"):
+            client().chat.completions.create(messages=MSGS, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ok"
+
+
 def test_type_in_the_body_is_read_too() -> None:
     reply = httpx.Response(
         400,
