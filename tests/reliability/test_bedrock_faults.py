@@ -1,6 +1,6 @@
 """Bedrock over a real socket (the fault server on 127.0.0.1), for the sync, async and aiohttp
 clients: SigV4 on every retried attempt, the binary event-stream cut at any byte, broken and
-failing streams. Event-stream frames come from ``tests/wire.py`` (see the docstring of
+failing streams; framing time linear in the stream. Event-stream frames come from ``tests/wire.py`` (see the docstring of
 ``tests/unit/test_bedrock.py`` for why they are built there and how botocore checks them).
 """
 
@@ -19,8 +19,9 @@ from botocore.credentials import Credentials
 from llama_client import APIError, RateLimitError, StreamError
 from llama_client.providers import BedrockProvider
 from tests.faultserver import FaultServer, RecordedRequest, respond, sse_stream
+from tests.reliability.test_parser_bounds import assert_linear
 from tests.unit.providers_support import clear_env, instant_retries
-from tests.wire import aws_exception, converse_answer, converse_stream_events
+from tests.wire import aws_event, aws_exception, converse_answer, converse_stream_events
 
 AKID = "AKIDFAULTSERVER0001"
 SECRET = "faultserverSecretAccessKey0123456789abcd"
@@ -130,3 +131,34 @@ def test_exception_event_mid_stream(make: Any, server: FaultServer) -> None:
     assert isinstance(error, StreamError)
     assert "throttlingException: slow down" in str(error)
     assert [c.choices[0].delta.content for c in chunks if c.choices][-1] == "half"
+
+
+def _framer() -> Any:
+    from llama_client.providers._converse import StreamEvents
+    from llama_client.providers.bedrock import EventStreamFramer
+
+    return EventStreamFramer(StreamEvents("m"))
+
+
+def test_framing_one_huge_message_in_small_reads_is_linear() -> None:
+    def run(size: int) -> None:
+        body = aws_event(
+            "contentBlockDelta", {"delta": {"text": "x" * size}, "contentBlockIndex": 0}
+        )
+        framer = _framer()
+        events = []
+        for i in range(0, len(body), 64):
+            events += framer.feed(body[i : i + 64])
+        assert len(events) == 1
+
+    assert_linear(run, "one event-stream message in 64-byte reads")
+
+
+def test_framing_many_small_messages_in_one_read_is_linear() -> None:
+    one = aws_event("contentBlockDelta", {"delta": {"text": "ab"}, "contentBlockIndex": 0})
+
+    def run(size: int) -> None:
+        count = size // len(one)
+        assert len(_framer().feed(one * count)) == count
+
+    assert_linear(run, "many event-stream messages in one read")
