@@ -24,7 +24,13 @@ from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
 from ._json import json_default
-from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
+from ._secrets import (
+    SecretHeaders,
+    check_headers,
+    mask_url,
+    redact_exception,
+    request_secrets,
+)
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
@@ -800,8 +806,11 @@ class _BaseClient:
     def _decoder(ep: Endpoint, request: httpx.Request) -> ChatChunkDecoder:
         provider = ep.provider
         framer = provider.stream_framer(request)
-        if ep.secrets:
-            return _RedactingDecoder(provider.chunk_normalizer(), ep.secrets, framer)
+        # A signed request's credentials (SigV4's session token) are added per attempt, so
+        # they are read from the request that was sent, not from the endpoint.
+        secrets = ep.secrets if ep.sign is None else request_secrets(request) + ep.secrets
+        if secrets:
+            return _RedactingDecoder(provider.chunk_normalizer(), secrets, framer)
         return ChatChunkDecoder(provider.chunk_normalizer(), framer)
 
     @staticmethod

@@ -733,6 +733,16 @@ def test_exception_event_is_a_stream_error_after_the_chunks_before_it() -> None:
     assert got[-1].choices[0].delta.content == "partial"
 
 
+def test_stream_errors_never_repeat_the_session_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    events = [aws_exception("validationException", f"bad token {TOKEN}")]
+    with respx.mock() as mock:
+        mock.post(CONVERSE_STREAM).mock(return_value=eventstream_response(*events))
+        with pytest.raises(StreamError) as info:
+            list(client().chat.completions.create(messages=MSGS, stream=True))
+    assert TOKEN not in str(info.value) and "validationException" in str(info.value)
+
+
 @pytest.mark.parametrize("damage", ["crc", "truncated", "huge"])
 def test_corrupt_event_stream_is_a_stream_error(damage: str) -> None:
     events = converse_stream_events("x")
