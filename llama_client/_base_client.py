@@ -24,7 +24,13 @@ from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
 from ._json import json_default
-from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
+from ._secrets import (
+    SecretHeaders,
+    check_headers,
+    mask_url,
+    redact_exception,
+    request_secrets,
+)
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
@@ -36,7 +42,7 @@ from .errors import (
 )
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
-from .providers.base import UnsupportedPolicy
+from .providers.base import Framer, UnsupportedPolicy
 
 if TYPE_CHECKING:
     from ._call import Call
@@ -689,7 +695,7 @@ class _BaseClient:
                 request = self._build_request(
                     self._http,
                     call.method,
-                    call.path,
+                    prepared.path or call.path,
                     body=prepared.body,
                     options=options,
                     stream=call.stream,
@@ -797,10 +803,15 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
-    def _decoder(ep: Endpoint) -> ChatChunkDecoder:
-        if ep.secrets:
-            return _RedactingDecoder(ep.provider.chunk_normalizer(), ep.secrets)
-        return ChatChunkDecoder(ep.provider.chunk_normalizer())
+    def _decoder(ep: Endpoint, request: httpx.Request) -> ChatChunkDecoder:
+        provider = ep.provider
+        framer = provider.stream_framer(request)
+        # A signed request's credentials (SigV4's session token) are added per attempt, so
+        # they are read from the request that was sent, not from the endpoint.
+        secrets = ep.secrets if ep.sign is None else request_secrets(request) + ep.secrets
+        if secrets:
+            return _RedactingDecoder(provider.chunk_normalizer(), secrets, framer)
+        return ChatChunkDecoder(provider.chunk_normalizer(), framer)
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -835,8 +846,9 @@ class _RedactingDecoder(ChatChunkDecoder):
         self,
         normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None,
         secrets: tuple[str, ...],
+        framer: Framer | None = None,
     ) -> None:
-        super().__init__(normalize)
+        super().__init__(normalize, framer)
         self._secrets = secrets
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:

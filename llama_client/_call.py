@@ -94,7 +94,10 @@ class Call(Generic[R]):
 
     def read(self, endpoint: Endpoint, response: httpx.Response) -> Any:
         """The result of a non-streamed answer from ``endpoint``."""
-        value = parse_model(response, self.cls)
+        if self.params is None:
+            value = parse_model(response, self.cls)
+        else:  # a chat answer: in the provider's shape, which it converts
+            value = endpoint.provider.parse_completion(response, self.cls)
         if isinstance(value, _chat_completion()):
             value = endpoint.provider.normalize_completion(value)
             if self.tool_policy:

@@ -206,12 +206,14 @@ class AsyncLlamaClient(_BaseClient):
     def _sender_for(self, ep: Endpoint) -> AsyncSender:
         sender = self._senders.get(ep.name)
         if sender is None:
-            sender = AsyncSender(self._http, ep.policy, ep.provider.classify_error)
+            sender = AsyncSender(self._http, ep.policy, ep.provider.classify_error, ep.sign)
             self._senders[ep.name] = sender
         return sender
 
     def _stream(self, ep: Endpoint, response: httpx.Response) -> AsyncStream[ChatCompletionChunk]:
-        chunks: AsyncStream[ChatCompletionChunk] = AsyncStream(response, self._decoder(ep))
+        chunks: AsyncStream[ChatCompletionChunk] = AsyncStream(
+            response, self._decoder(ep, response.request)
+        )
         chunks.provider_name = ep.name
         return chunks
 

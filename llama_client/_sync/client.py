@@ -206,12 +206,14 @@ class LlamaClient(_BaseClient):
     def _sender_for(self, ep: Endpoint) -> Sender:
         sender = self._senders.get(ep.name)
         if sender is None:
-            sender = Sender(self._http, ep.policy, ep.provider.classify_error)
+            sender = Sender(self._http, ep.policy, ep.provider.classify_error, ep.sign)
             self._senders[ep.name] = sender
         return sender
 
     def _stream(self, ep: Endpoint, response: httpx.Response) -> Stream[ChatCompletionChunk]:
-        chunks: Stream[ChatCompletionChunk] = Stream(response, self._decoder(ep))
+        chunks: Stream[ChatCompletionChunk] = Stream(
+            response, self._decoder(ep, response.request)
+        )
         chunks.provider_name = ep.name
         return chunks
 

@@ -154,6 +154,16 @@ MODELS: dict[str, dict[str, Any]] = {
         "llama-3.1-405b-instruct": {"id": "Meta-Llama-3.1-405B-Instruct", "max_output": 2048},
         "llama-3.3-70b-instruct": {"id": "Llama-3.3-70B-Instruct", "max_output": 2048},
     },
+    "bedrock": {
+        # Converse model ids; Llama 3.3 70B and the 3.2 models are invoked through cross-region
+        # inference profiles (us./eu. prefix). Output capped at 2048 tokens (litellm metadata).
+        "llama-3.1-8b-instruct": {"id": "meta.llama3-1-8b-instruct-v1:0", "max_output": 2048},
+        "llama-3.1-70b-instruct": {"id": "meta.llama3-1-70b-instruct-v1:0", "max_output": 2048},
+        "llama-3.1-405b-instruct": {"id": "meta.llama3-1-405b-instruct-v1:0", "max_output": 2048},
+        "llama-3.3-70b-instruct": {"id": "us.meta.llama3-3-70b-instruct-v1:0", "max_output": 2048},
+        "llama-3.2-1b-instruct": {"id": "us.meta.llama3-2-1b-instruct-v1:0", "max_output": 2048},
+        "llama-3.2-3b-instruct": {"id": "us.meta.llama3-2-3b-instruct-v1:0", "max_output": 2048},
+    },
     "github": {
         # models.github.ai uses publisher-prefixed ids; the "meta/" prefix is unverified.
         "llama-3.1-8b-instruct": {"id": "meta/Meta-Llama-3.1-8B-Instruct", "max_output": 2048},

@@ -41,7 +41,7 @@ def test_ships_py_typed() -> None:
 def test_import_pulls_in_no_optional_dependency() -> None:
     code = (
         "import sys, llama_client\n"
-        "bad = [m for m in ('aiohttp', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers') if m in sys.modules]\n"
+        "bad = [m for m in ('aiohttp', 'botocore', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
