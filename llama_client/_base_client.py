@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
+from ._context import context_budget
 from ._json import json_default
 from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
 from ._streaming import ChatChunkDecoder
@@ -651,6 +652,7 @@ class _BaseClient:
         if params is None:
             return self._plan_plain(call)
         endpoints, name = self._route(call.model)
+        params, budget = context_budget(params, call.messages)  # #12: context pre-flight
         body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
         from_env = not call.model and self._model_from_env
@@ -676,6 +678,7 @@ class _BaseClient:
                 logger.debug("provider %r skipped: %s", ep.name, exc)
                 refused = refused or exc
                 continue
+            budget.apply(ep.provider, prepared.body)  # may raise ContextLengthExceededError
             for param, reason in prepared.dropped:
                 self._warn_dropped(ep.name, param, reason)
             if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)
