@@ -763,7 +763,17 @@ class _BaseClient:
             endpoints, name = self._route(call.model)
             path = f"{call.path}/{name}"
         attempts: list[Attempt] = [
-            (ep, self._build_request(self._http, call.method, path, options=options, endpoint=ep))
+            (
+                ep,
+                self._build_request(
+                    self._http,
+                    call.method,
+                    _root_path(ep.base_url, path) if call.at_root else path,
+                    body=call.body,
+                    options=options,
+                    endpoint=ep,
+                ),
+            )
             for ep in endpoints
         ]
         return self._in_fallback_order(attempts)
@@ -811,6 +821,11 @@ class _BaseClient:
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return options
+
+
+def _root_path(base_url: str, path: str) -> str:
+    """``path`` on the server's root, relative to ``base_url`` (its ``/v1`` left out)."""
+    return "/.." + path if base_url.rstrip("/").endswith("/v1") else path
 
 
 def _apply_headers(

@@ -121,7 +121,8 @@ def _text(where: str, content: object) -> str:
             texts.append(text)
         return "\n".join(texts)
     raise InvalidRequestError(
-        f"{where}.content", f"must be a string or a list of text parts, not {type(content).__name__}"
+        f"{where}.content",
+        f"must be a string or a list of text parts, not {type(content).__name__}",
     )
 
 
@@ -210,7 +211,7 @@ _EOT = "<|eot_id|>"
 _BOS = "<|begin_of_text|>"
 _CALL_FORMAT = (
     'Respond in the format {"name": function name, "parameters": dictionary of argument name '
-    'and its value}.Do not use variables.\n\n'
+    "and its value}.Do not use variables.\n\n"
 )
 _TOOLS_IN_USER = (
     "Given the following functions, please respond with a JSON for a function call with its "
@@ -264,8 +265,15 @@ def _render_meta(msgs: list[_Msg], tools: list[dict[str, Any]] | None, t: ChatTe
                 )
             name, args = m.calls[0]
             out.append(
-                _H + "assistant" + _E + '{"name": "' + name + '", "parameters": '
-                + _tojson(args) + "}" + _EOT
+                _H
+                + "assistant"
+                + _E
+                + '{"name": "'
+                + name
+                + '", "parameters": '
+                + _tojson(args)
+                + "}"
+                + _EOT
             )
         else:
             out.append(_H + m.role + _E + m.content.strip() + _EOT)
@@ -363,9 +371,7 @@ def _render_ollama(msgs: list[_Msg], tools: list[dict[str, Any]] | None, t: Chat
     return "".join(out)
 
 
-def render(
-    messages: Sequence[Any], tools: Sequence[Any] | None, template: ChatTemplate
-) -> str:
+def render(messages: Sequence[Any], tools: Sequence[Any] | None, template: ChatTemplate) -> str:
     """The prompt text ``template`` makes of ``messages`` and ``tools``, with the open
     assistant header at the end (what a chat completion continues)."""
     msgs = read_messages(messages)

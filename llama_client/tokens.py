@@ -174,9 +174,7 @@ def _texts(messages: Sequence[Any], tools: Sequence[Any] | None) -> list[tuple[s
             import json
 
             out.append((f"messages[{i}].tool_calls[{j}].function.name", name))
-            out.append(
-                (f"messages[{i}].tool_calls[{j}].function.arguments", json.dumps(args))
-            )
+            out.append((f"messages[{i}].tool_calls[{j}].function.arguments", json.dumps(args)))
     for i, tool in enumerate(read_tools(tools) or ()):
         import json
 
@@ -253,9 +251,7 @@ Strategy = Literal["turns", "messages"]
 DEFAULT_MARKER = "\n[... {n} tokens cut ...]"
 
 
-def _units(
-    msgs: list[Mapping[str, Any]], start: int, strategy: Strategy
-) -> list[list[int]]:
+def _units(msgs: list[Mapping[str, Any]], start: int, strategy: Strategy) -> list[list[int]]:
     """Indexes from ``start`` on, grouped into what may be dropped together: a turn (a user
     message and everything up to the next user message), or with ``"messages"`` a single
     message, except that an assistant message with tool calls and the tool results after it
@@ -364,7 +360,7 @@ def fit_messages(
     # the last user turn: from the last user message on
     last_user = max((i for i, d in enumerate(dicts) if d.get("role") == "user"), default=None)
     tail_start = last_user if last_user is not None and last_user >= len(head) else len(dicts)
-    droppable = _units(dicts[: tail_start], len(head), strategy)
+    droppable = _units(dicts[:tail_start], len(head), strategy)
     tail = list(range(tail_start, len(dicts)))
 
     def kept_after(k: int) -> list[int]:

@@ -13,7 +13,16 @@ def test_all_is_honest() -> None:
     for name in llama_client.__all__:
         assert hasattr(llama_client, name), name
     public = {n for n in dir(llama_client) if not n.startswith("_") and n not in {"annotations"}}
-    modules = {"client", "errors", "types", "tools", "llama_format", "providers", "resources"}
+    modules = {
+        "client",
+        "errors",
+        "types",
+        "tools",
+        "tokens",
+        "llama_format",
+        "providers",
+        "resources",
+    }
     assert public - modules - set(llama_client.__all__) == set()
 
 
@@ -32,7 +41,7 @@ def test_ships_py_typed() -> None:
 def test_import_pulls_in_no_optional_dependency() -> None:
     code = (
         "import sys, llama_client\n"
-        "bad = [m for m in ('aiohttp', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers') if m in sys.modules]\n"
+        "bad = [m for m in ('aiohttp', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers', 'tiktoken', 'llama_models') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
