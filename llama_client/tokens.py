@@ -298,6 +298,7 @@ def fit_messages(
     *,
     keep_system: bool = True,
     strategy: Strategy = "turns",
+    keep: Literal["turn", "user"] = "turn",
     tools: Sequence[Any] | None = None,
     max_tool_result_tokens: int | None = None,
     marker: str = DEFAULT_MARKER,
@@ -311,7 +312,9 @@ def fit_messages(
     The oldest messages go first: whole turns (``strategy="turns"``: a user message and the
     replies up to the next one) or single messages (``"messages"``); an assistant tool call
     and its results always go together. The system prompt (``keep_system``) and the last
-    user turn are kept. With ``max_tool_result_tokens``, tool results longer than that are
+    user turn are kept; with ``keep="user"`` only the last user message and the newest
+    message (or tool call with its results) after it are, so that the older rounds of a long
+    tool loop can go too. With ``max_tool_result_tokens``, tool results longer than that are
     first cut to that many tokens, ending with ``marker`` (before any message is dropped).
     If even the kept messages exceed the budget, they are returned with
     ``report.fits = False``. Messages are returned as given (the same objects), except the
@@ -319,6 +322,8 @@ def fit_messages(
     """
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
         raise InvalidRequestError("budget", f"must be a positive integer, got {budget!r}")
+    if keep not in ("turn", "user"):
+        raise InvalidRequestError("keep", f'must be "turn" or "user", got {keep!r}')
     if strategy not in ("turns", "messages"):
         raise InvalidRequestError("strategy", f'must be "turns" or "messages", got {strategy!r}')
     if max_tool_result_tokens is not None and (
@@ -362,9 +367,13 @@ def fit_messages(
     tail_start = last_user if last_user is not None and last_user >= len(head) else len(dicts)
     droppable = _units(dicts[:tail_start], len(head), strategy)
     tail = list(range(tail_start, len(dicts)))
+    if keep == "user" and len(tail) > 1:
+        after = _units(dicts, tail_start + 1, "messages")
+        droppable += after[:-1]
+        tail = [tail_start, *after[-1]]
 
     def kept_after(k: int) -> list[int]:
-        return head + [i for unit in droppable[k:] for i in unit] + tail
+        return sorted(head + [i for unit in droppable[k:] for i in unit] + tail)
 
     # The smallest number of oldest units to drop (the count falls as more are dropped).
     lo, hi = 0, len(droppable)
@@ -379,7 +388,7 @@ def fit_messages(
             else:
                 lo = mid + 1
     kept = kept_after(lo)
-    report.dropped = [i for unit in droppable[:lo] for i in unit]
+    report.dropped = sorted(i for unit in droppable[:lo] for i in unit)
     report.tokens_after = cost(kept)
     report.fits = report.tokens_after <= budget
     return [items[i] for i in kept], report

@@ -582,3 +582,55 @@ def test_tokens_count_rejects_a_bad_answer() -> None:
         with pytest.raises(ResponseValidationError):
             client.tokens.count([user("Hello")])
     assert httpx  # (imported for the respx routes)
+
+
+# -- run_tools(context_budget=...) --------------------------------------------------------------
+
+
+def test_run_tools_trims_what_each_round_sends() -> None:
+    from llama_client import tool
+    from tests.wire import LOCAL_BASE_URL, PLAIN, Script, vllm_call
+
+    @tool
+    def read_page(n: int) -> str:
+        """A long page of a document."""
+        return f"page {n} " + "text " * 400
+
+    def calls(i: int) -> dict[str, Any]:
+        call = vllm_call("read_page", json.dumps({"n": i}), id=f"c{i}")
+        return PLAIN.completion(None, tool_calls=[call], finish_reason="tool_calls")
+
+    script = Script(calls(1), calls(2), calls(3), calls(4), PLAIN.completion("Done."))
+    question = [{"role": "system", "content": "S"}, user("Summarise the document.")]
+    with respx.mock(base_url=LOCAL_BASE_URL) as mock:
+        mock.post("/chat/completions").mock(side_effect=script)
+        with LlamaClient(base_url=LOCAL_BASE_URL, model="llama", max_retries=0) as client:
+            result = client.chat.run_tools(
+                messages=question, tools=[read_page], context_budget=1200, max_rounds=6
+            )
+    assert result.content == "Done."
+    assert len(result.messages) == 2 + 4 * 2 + 1  # the result keeps everything
+    last = script.bodies[-1]["messages"]
+    assert last[:2] == question  # system prompt and the user's question stay
+    assert last[-2]["tool_calls"][0]["id"] == "c4" and last[-1]["tool_call_id"] == "c4"
+    assert len(last) < 2 + 4 * 2  # older rounds went, each call with its result
+    for i, m in enumerate(last):
+        if m["role"] == "tool":
+            assert last[i - 1]["tool_calls"][0]["id"] == m["tool_call_id"]
+    tools = script.bodies[-1]["tools"]
+    for body in script.bodies:
+        assert count_tokens(body["messages"], tools=tools) <= 1200
+
+
+def test_fit_keep_user_drops_old_rounds_after_the_question() -> None:
+    msgs = [
+        user("q " * 10),
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "c1", "content": "old " * 300},
+        {"role": "assistant", "content": None, "tool_calls": [{**CALL, "id": "c2"}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "new"},
+    ]
+    kept, report = fit_messages(msgs, 150, keep="user", strategy="messages")
+    assert report.dropped == [1, 2] and kept == [msgs[0], msgs[3], msgs[4]]
+    with pytest.raises(InvalidRequestError):
+        fit_messages(msgs, 150, keep="all")  # type: ignore[arg-type]
