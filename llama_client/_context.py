@@ -63,7 +63,15 @@ class Budget:
         """Check ``body`` (as prepared for ``provider``) against the window; fill in
         ``max_tokens`` for ``"auto"``. Raises before any I/O."""
         info = _model_info(provider, body.get("model"))
-        window = self.window or (info.context_window if info is not None else None)
+        window = self.window
+        if (
+            window is None
+            and info is not None
+            and (self.check or self.auto or not provider.is_self_hosted())
+        ):
+            # a self-hosted server's window is its own setting: the catalogue's (Ollama's
+            # default 4096) is used only when asked for
+            window = info.context_window
         if window is None:
             if self.auto:
                 raise InvalidRequestError(

@@ -298,9 +298,7 @@ def as_returned(value: object) -> object:
     return value
 
 
-def fit_for_loop(
-    messages: list[Any], budget: int, tools: object, model: str | None
-) -> list[Any]:
+def fit_for_loop(messages: list[Any], budget: int, tools: object, model: str | None) -> list[Any]:
     """The messages of a tool loop's next request, trimmed to ``budget`` prompt tokens
     (``run_tools(context_budget=...)``): the oldest rounds go first, a call never without its
     results; the system prompt, the last user message and the newest round stay."""

@@ -634,3 +634,32 @@ def test_fit_keep_user_drops_old_rounds_after_the_question() -> None:
     assert report.dropped == [1, 2] and kept == [msgs[0], msgs[3], msgs[4]]
     with pytest.raises(InvalidRequestError):
         fit_messages(msgs, 150, keep="all")  # type: ignore[arg-type]
+
+
+# -- the catalogue's limits ---------------------------------------------------------------------
+
+
+def test_catalogue_rows_carry_sources_and_dates() -> None:
+    from llama_client.providers import catalog
+
+    rows = catalog()
+    assert rows and all(r.source and r.as_of for r in rows)
+    groq = {r.alias: r for r in catalog(["groq"])}
+    assert groq["llama-3.1-8b-instruct"].max_output == 8192
+    assert not groq["llama-3.1-8b-instruct"].verified  # litellm metadata
+    ollama = {r.alias: r for r in catalog(["ollama"])}
+    assert ollama["llama-3.1-8b-instruct"].context_window == 4096
+
+
+def test_a_self_hosted_window_from_the_catalogue_is_used_only_when_asked() -> None:
+    msgs = [user("word " * 5000)]  # over Ollama's default 4096
+    with respx.mock() as mock:
+        route = mock.post("http://localhost:11434/v1/chat/completions").respond(200, json=_reply())
+        client = LlamaClient(provider="ollama", model="llama3.1:8b", max_retries=0)
+        client.chat.completions.create(messages=msgs)  # the server's num_ctx may be larger
+        assert route.called
+        with pytest.raises(ContextLengthExceededError) as info:
+            client.chat.completions.create(messages=msgs, check_context=True)
+        assert info.value.context_window == 4096
+        # counted with Ollama's template (no system block without a system prompt)
+        assert info.value.prompt_tokens == count_tokens(msgs, provider="ollama")
