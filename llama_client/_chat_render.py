@@ -151,6 +151,11 @@ def read_messages(messages: Sequence[Any]) -> list[_Msg]:
         raise InvalidRequestError("messages", "must be a list of messages")
     out: list[_Msg] = []
     for i, message in enumerate(messages):
+        if type(message) is dict and type(message.get("content")) is str:
+            role = message.get("role")
+            if type(role) is str and role and not message.get("tool_calls"):
+                out.append(_Msg(role, message["content"]))  # the common case, checked cheaply
+                continue
         where = f"messages[{i}]"
         if hasattr(message, "model_dump"):
             message = message.model_dump(mode="json", exclude_none=True)
@@ -228,6 +233,24 @@ def _tojson(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
+#: Tool definitions as the template writes them (``tojson(indent=4)``), by their compact JSON:
+#: the same tools come with every call, and indented JSON is written by Python code (slow)
+#: where compact JSON is written in C.
+_TOOL_JSON: dict[str, str] = {}
+_TOOL_JSON_MAX = 512
+
+
+def _tool_json(tool: dict[str, Any]) -> str:
+    key = json.dumps(tool, ensure_ascii=False, separators=(",", ":"))
+    text = _TOOL_JSON.get(key)
+    if text is None:
+        text = json.dumps(tool, ensure_ascii=False, indent=4)
+        if len(_TOOL_JSON) >= _TOOL_JSON_MAX or len(key) > 100_000:
+            _TOOL_JSON.clear()
+        _TOOL_JSON[key] = text
+    return text
+
+
 def _render_meta(msgs: list[_Msg], tools: list[dict[str, Any]] | None, t: ChatTemplate) -> str:
     out = [_BOS]
     system = ""
@@ -240,7 +263,7 @@ def _render_meta(msgs: list[_Msg], tools: list[dict[str, Any]] | None, t: ChatTe
     out.append("Cutting Knowledge Date: December 2023\nToday Date: " + t.today() + "\n\n")
     if tools is not None and not t.tools_in_user_message:
         out.append(_TOOLS_IN_SYSTEM + _CALL_FORMAT)
-        out.extend(_tojson(tool, 4) + "\n\n" for tool in tools)
+        out.extend(_tool_json(tool) + "\n\n" for tool in tools)
     out.append(system + _EOT)
     if tools is not None and t.tools_in_user_message:
         if not msgs:
@@ -251,7 +274,7 @@ def _render_meta(msgs: list[_Msg], tools: list[dict[str, Any]] | None, t: ChatTe
         first = msgs[0].content.strip()
         msgs = msgs[1:]
         out.append(_H + "user" + _E + _TOOLS_IN_USER + _CALL_FORMAT)
-        out.extend(_tojson(tool, 4) + "\n\n" for tool in tools)
+        out.extend(_tool_json(tool) + "\n\n" for tool in tools)
         out.append(first + _EOT)
     for i, m in enumerate(msgs):
         if m.role in ("tool", "ipython"):
