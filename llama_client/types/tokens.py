@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ._base import ResponseModel
 
@@ -19,6 +19,12 @@ class TokenizeResponse(ResponseModel):
     count: int | None = Field(default=None, ge=0)
     max_model_len: int | None = None
     tokens: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_a_count(self) -> TokenizeResponse:
+        if self.count is None and "tokens" not in self.model_fields_set:
+            raise ValueError("a /tokenize answer needs a count or tokens")
+        return self
 
 
 class AppliedTemplate(ResponseModel):

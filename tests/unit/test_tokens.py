@@ -663,3 +663,13 @@ def test_a_self_hosted_window_from_the_catalogue_is_used_only_when_asked() -> No
         assert info.value.context_window == 4096
         # counted with Ollama's template (no system block without a system prompt)
         assert info.value.prompt_tokens == count_tokens(msgs, provider="ollama")
+
+
+def test_a_tokenize_answer_without_a_count_is_refused() -> None:
+    from llama_client import ResponseValidationError
+
+    with respx.mock() as mock:
+        mock.post("http://127.0.0.1:8000/tokenize").respond(200, json={"object": "chat"})
+        client = LlamaClient(base_url=BASE, model="m", max_retries=0)
+        with pytest.raises(ResponseValidationError, match="count or tokens"):
+            client.tokens.count([user("Hello")])
