@@ -45,23 +45,23 @@ def tokens_available() -> bool:
 class Budget:
     """What the pre-flight of one call was asked to do."""
 
-    __slots__ = ("auto", "check", "counts", "messages", "window")
+    __slots__ = ("auto", "check", "counts", "window")
 
-    def __init__(
-        self, messages: Sequence[Any], check: bool | None, window: int | None, auto: bool
-    ) -> None:
-        self.messages = messages
+    def __init__(self, check: bool | None, window: int | None, auto: bool) -> None:
         #: True: asked for; None: the default (on where the window is known and the extra
         #: installed); False: off
         self.check = check
         self.window = window
         self.auto = auto
         #: prompt counts per template name, so fallback providers count once per template
-        self.counts: dict[str, int] = {}
+        #: (None: not kept, for the shared default budget)
+        self.counts: dict[str, int] | None = None
 
     def apply(self, provider: Provider, body: dict[str, Any]) -> None:
         """Check ``body`` (as prepared for ``provider``) against the window; fill in
         ``max_tokens`` for ``"auto"``. Raises before any I/O."""
+        if self is _DEFAULT and provider._table is not None and not provider._table:
+            return  # the default check, for a provider without a model table (self-hosted)
         info = _model_info(provider, body.get("model"))
         window = self.window
         if (
@@ -88,7 +88,13 @@ class Budget:
             return
         if self.check is None and not self.auto and not tokens_available():
             return  # the default check without the tokens extra: nothing to count with
-        prompt = self._count(provider, body)
+        try:
+            prompt = self._count(provider, body)
+        except InvalidRequestError:
+            if self.check is None and not self.auto:
+                return  # the default check cannot count this (an image, parallel tool calls
+                # in one message): the server decides
+            raise
         length_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
         if self.auto:
             left = window - prompt
@@ -111,11 +117,14 @@ class Budget:
         from ._tokenizer import count
 
         template = template_for(provider.name, str(body.get("model") or ""))
-        found = self.counts.get(template.name)
+        counts = self.counts if self is not _DEFAULT else None
+        if counts is None and self is not _DEFAULT:
+            counts = self.counts = {}
+        found = counts.get(template.name) if counts is not None else None
         if found is None:
-            tools = body.get("tools")
-            found = count(render(body["messages"], tools, template))
-            self.counts[template.name] = found
+            found = count(render(body["messages"], body.get("tools"), template))
+            if counts is not None:
+                counts[template.name] = found
         return found
 
 
@@ -152,15 +161,20 @@ def _positive(name: str, value: object) -> int:
     return value
 
 
-_DEFAULT_KEYS = CONTEXT_PARAMS | {"max_tokens", "max_completion_tokens"}
+#: The budget of a call that asked for nothing: the default check, shared by every such call
+#: (it keeps no counts).
+_DEFAULT = Budget(None, None, False)
 
 
 def context_budget(
     params: Mapping[str, Any], messages: Sequence[Any] | None
 ) -> tuple[Mapping[str, Any], Budget]:
     """The call's parameters without the ones read here, and its :class:`Budget`."""
-    if not any(k in params for k in CONTEXT_PARAMS) and params.get("max_tokens") != "auto":
-        return params, Budget(messages or (), None, None, False)
+    if CONTEXT_PARAMS.isdisjoint(params) and "auto" not in (
+        params.get("max_tokens"),
+        params.get("max_completion_tokens"),
+    ):
+        return params, _DEFAULT
     out = dict(params)
     check = out.pop("check_context", None)
     if check is not None and not isinstance(check, bool):
@@ -178,4 +192,4 @@ def context_budget(
         from .tokens import check_control_tokens
 
         check_control_tokens(messages or (), tools=out.get("tools"), action=control)
-    return out, Budget(messages or (), check, window, auto)
+    return out, Budget(check, window, auto)

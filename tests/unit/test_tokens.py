@@ -673,3 +673,27 @@ def test_a_tokenize_answer_without_a_count_is_refused() -> None:
         client = LlamaClient(base_url=BASE, model="m", max_retries=0)
         with pytest.raises(ResponseValidationError, match="count or tokens"):
             client.tokens.count([user("Hello")])
+
+
+def test_the_default_check_never_blocks_what_it_cannot_count() -> None:
+    image = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
+    two_calls = {"role": "assistant", "content": None, "tool_calls": [CALL, {**CALL, "id": "c2"}]}
+    histories = [
+        [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}],
+        [
+            user("q"),
+            two_calls,
+            {"role": "tool", "tool_call_id": "c1", "content": "a"},
+            {"role": "tool", "tool_call_id": "c2", "content": "b"},
+        ],
+    ]
+    with respx.mock() as mock:
+        route = mock.post("https://api.groq.com/openai/v1/chat/completions").respond(
+            200, json=_reply()
+        )
+        client = LlamaClient(provider="groq", api_key="k", model="llama-3.3-70b-instruct")
+        for messages in histories:
+            client.chat.completions.create(messages=messages)
+            with pytest.raises(InvalidRequestError):
+                client.chat.completions.create(messages=messages, check_context=True)
+        assert route.call_count == 2
