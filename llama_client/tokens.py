@@ -165,19 +165,37 @@ class ControlToken:
 
 
 def _texts(messages: Sequence[Any], tools: Sequence[Any] | None) -> list[tuple[str, str]]:
-    from ._chat_render import read_messages, read_tools
+    """Every text a server reads from ``messages`` and ``tools``, with where it is. Parts
+    that are not text (images) are passed over: they hold no control-token text."""
+    import json
+
+    from ._chat_render import read_tools
 
     out: list[tuple[str, str]] = []
-    for i, m in enumerate(read_messages(messages)):
-        out.append((f"messages[{i}].content", m.content))
-        for j, (name, args) in enumerate(m.calls or ()):
-            import json
-
-            out.append((f"messages[{i}].tool_calls[{j}].function.name", name))
-            out.append((f"messages[{i}].tool_calls[{j}].function.arguments", json.dumps(args)))
+    for i, message in enumerate(messages):
+        m = _as_dict(message)
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append((f"messages[{i}].content", content))
+        elif isinstance(content, (list, tuple)):
+            for j, part in enumerate(content):
+                if hasattr(part, "model_dump"):
+                    part = part.model_dump(exclude_none=True)
+                text = part.get("text") if isinstance(part, Mapping) else part
+                if isinstance(text, str):
+                    out.append((f"messages[{i}].content[{j}]", text))
+        for j, call in enumerate(m.get("tool_calls") or ()):
+            if hasattr(call, "model_dump"):
+                call = call.model_dump(exclude_none=True)
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if not isinstance(fn, Mapping):
+                continue
+            for key in ("name", "arguments"):
+                value = fn.get(key)
+                if not isinstance(value, str):
+                    value = json.dumps(value, ensure_ascii=False, default=str)
+                out.append((f"messages[{i}].tool_calls[{j}].function.{key}", value))
     for i, tool in enumerate(read_tools(tools) or ()):
-        import json
-
         out.append((f"tools[{i}]", json.dumps(tool, ensure_ascii=False)))
     return out
 

@@ -697,3 +697,17 @@ def test_the_default_check_never_blocks_what_it_cannot_count() -> None:
             with pytest.raises(InvalidRequestError):
                 client.chat.completions.create(messages=messages, check_context=True)
         assert route.call_count == 2
+
+
+def test_control_tokens_in_parts_and_beside_images() -> None:
+    image = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
+    msgs = [{"role": "user", "content": [image, {"type": "text", "text": "x <|eot_id|>"}]}]
+    found = find_control_tokens(msgs)
+    assert [(f.where, f.offset) for f in found] == [("messages[0].content[1]", 2)]
+    call = {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"a": "<|eom_id|>"}'},
+    }
+    found = find_control_tokens([user("q"), {"role": "assistant", "tool_calls": [call]}])
+    assert found[0].where == "messages[1].tool_calls[0].function.arguments"
