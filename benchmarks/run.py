@@ -92,6 +92,15 @@ SCENARIOS = [
         quick_params={"n": 100},
     ),
     Scenario(
+        "count_tokens",
+        "count a 1,500-token chat prompt (#12)",
+        "prompts/s",
+        True,
+        "tiktoken",
+        params={"n": 400},
+        quick_params={"n": 150},
+    ),
+    Scenario(
         "async_many",
         "async, 1,000 requests, 64 in flight",
         "req/s",
@@ -112,6 +121,7 @@ CLIENT_ORDER = [
     "openai",
     "openai[aiohttp]",
     "litellm",
+    "tiktoken",
 ]
 
 
@@ -385,6 +395,13 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
         "own aiohttp transport ≥ 1.1× httpx-aiohttp package (else use the package)",
         r,
         None if r is None else r >= 1.1,
+        "{:.2f}×",
+    )
+    r = ratio(t, by["count_tokens"], "llama_client")
+    add(
+        "count_tokens ≥ 0.9× tiktoken on the rendered prompt",
+        r,
+        None if r is None else r >= 0.9,
         "{:.2f}×",
     )
     r = ratio(t, by["async_many"], "llama_client", "httpx")

@@ -23,6 +23,7 @@ import httpx
 from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
+from ._context import context_budget
 from ._json import json_default
 from ._secrets import (
     SecretHeaders,
@@ -657,6 +658,7 @@ class _BaseClient:
         if params is None:
             return self._plan_plain(call)
         endpoints, name = self._route(call.model)
+        params, budget = context_budget(params, call.messages)  # #12: context pre-flight
         body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
         from_env = not call.model and self._model_from_env
@@ -682,6 +684,7 @@ class _BaseClient:
                 logger.debug("provider %r skipped: %s", ep.name, exc)
                 refused = refused or exc
                 continue
+            budget.apply(ep.provider, prepared.body)  # may raise ContextLengthExceededError
             for param, reason in prepared.dropped:
                 self._warn_dropped(ep.name, param, reason)
             if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)
@@ -766,7 +769,17 @@ class _BaseClient:
             endpoints, name = self._route(call.model)
             path = f"{call.path}/{name}"
         attempts: list[Attempt] = [
-            (ep, self._build_request(self._http, call.method, path, options=options, endpoint=ep))
+            (
+                ep,
+                self._build_request(
+                    self._http,
+                    call.method,
+                    _root_path(ep.base_url, path) if call.at_root else path,
+                    body=call.body,
+                    options=options,
+                    endpoint=ep,
+                ),
+            )
             for ep in endpoints
         ]
         return self._in_fallback_order(attempts)
@@ -819,6 +832,11 @@ class _BaseClient:
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return options
+
+
+def _root_path(base_url: str, path: str) -> str:
+    """``path`` on the server's root, relative to ``base_url`` (its ``/v1`` left out)."""
+    return "/.." + path if base_url.rstrip("/").endswith("/v1") else path
 
 
 def _apply_headers(

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .types.chat import ChatCompletion
     from .types.params import MessageParam
 
-__all__ = ["Call", "Deferred", "chat_call", "get_call"]
+__all__ = ["Call", "Deferred", "chat_call", "get_call", "server_call"]
 
 R = TypeVar("R")
 
@@ -42,6 +42,8 @@ class Call(Generic[R]):
     ``method path`` without a body."""
 
     __slots__ = (
+        "at_root",
+        "body",
         "cls",
         "messages",
         "method",
@@ -68,6 +70,8 @@ class Call(Generic[R]):
         want_usage: bool,
         raw: bool,
         tool_policy: ToolCallPolicy | None,
+        body: Mapping[str, Any] | None = None,
+        at_root: bool = False,
         /,
     ) -> None:
         # Positional only: keyword arguments would cost half a microsecond per call.
@@ -91,6 +95,10 @@ class Call(Generic[R]):
         self.raw = raw
         #: what to do with the tool calls of the reply (None without tools)
         self.tool_policy = tool_policy
+        #: the JSON body of a call that is not a chat completion (``POST /tokenize``)
+        self.body = body
+        #: ``path`` is on the server's root, not under the OpenAI ``/v1`` base (``/tokenize``)
+        self.at_root = at_root
 
     def read(self, endpoint: Endpoint, response: httpx.Response) -> Any:
         """The result of a non-streamed answer from ``endpoint``."""
@@ -171,3 +179,9 @@ def get_call(
     if model is not None and (not model or not isinstance(model, str)):
         raise InvalidRequestError("model", "must be a non-empty string")
     return Call("GET", path, cls, model, None, None, options, False, False, raw, None)
+
+
+def server_call(path: str, cls: type[BaseModel], body: Mapping[str, Any]) -> Call[Any]:
+    """A ``POST`` of ``body`` to ``path`` on the server's root (beside ``/v1``): a
+    self-hosted server's own endpoint such as vLLM's or llama.cpp's ``/tokenize``."""
+    return Call("POST", path, cls, None, None, None, {}, False, False, False, None, body, True)

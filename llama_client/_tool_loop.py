@@ -296,3 +296,17 @@ def as_returned(value: object) -> object:
     """The value a tool returned (the sync twin of :func:`maybe_awaited`: the sync loop refuses
     async tools before any I/O)."""
     return value
+
+
+def fit_for_loop(messages: list[Any], budget: int, tools: object, model: str | None) -> list[Any]:
+    """The messages of a tool loop's next request, trimmed to ``budget`` prompt tokens
+    (``run_tools(context_budget=...)``): the oldest rounds go first, a call never without its
+    results; the system prompt, the last user message and the newest round stay."""
+    from ._tool_calls import prepare_tool_params
+    from .tokens import fit_messages
+
+    defs = prepare_tool_params({"tools": tools})[0].get("tools")
+    kept, _ = fit_messages(
+        messages, budget, tools=defs, model=model, strategy="messages", keep="user"
+    )
+    return kept

@@ -238,7 +238,44 @@ class RequestRefusedError(InvalidRequestError, BadRequestError):
 
 
 class ContextLengthExceededError(BadRequestError):
-    """The prompt (or prompt plus requested output) does not fit the model's context window."""
+    """The prompt (or prompt plus requested output) does not fit the model's context window.
+
+    Raised for the server's 400, or before any I/O by the pre-flight check
+    (``check_context``): then ``prompt_tokens``, ``max_tokens`` and ``context_window`` carry
+    the counts, and ``response``, ``request`` and ``body`` are None.
+    """
+
+    response: httpx.Response | None  # type: ignore[assignment]
+    #: the counted prompt, the output asked for and the window (pre-flight only)
+    prompt_tokens: int | None = None
+    max_tokens: int | None = None
+    context_window: int | None = None
+
+    @classmethod
+    def before_sending(
+        cls, message: str, *, prompt_tokens: int, max_tokens: int | None, context_window: int
+    ) -> ContextLengthExceededError:
+        """The pre-flight's error: nothing was sent, so there is no exchange to show."""
+        error = cls.__new__(cls)
+        Exception.__init__(error, message)
+        error.message = message
+        error.request = None
+        error.body = None
+        error.response = None
+        error.status_code = 400
+        error.request_id = None
+        error.error_type = "context_length_exceeded"
+        error.code = None
+        error.param = "messages"
+        error.prompt_tokens = prompt_tokens
+        error.max_tokens = max_tokens
+        error.context_window = context_window
+        return error
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The ``x-ratelimit-*`` headers of the error response (None before sending)."""
+        return None if self.response is None else super().rate_limit
 
 
 class ToolUseFailedError(BadRequestError):

@@ -30,6 +30,7 @@ from ..providers.base import UnsupportedPolicy
 from .chat import AsyncChat
 from .models import AsyncModels
 from .streaming import AsyncStream
+from .tokens import AsyncTokens
 from .transport import AsyncSender
 
 if TYPE_CHECKING:
@@ -101,6 +102,11 @@ class AsyncLlamaClient(_BaseClient):
     def chat(self) -> AsyncChat:
         """Chat completions (``chat.completions``) and the tool loop (``chat.run_tools``)."""
         return AsyncChat(self)
+
+    @cached_property
+    def tokens(self) -> AsyncTokens:
+        """Prompt token counts: from the server (vLLM, llama.cpp ``/tokenize``) or offline."""
+        return AsyncTokens(self)
 
     @cached_property
     def models(self) -> AsyncModels:

@@ -31,6 +31,7 @@ from ..providers.base import UnsupportedPolicy
 from .chat import Chat
 from .models import Models
 from .streaming import Stream
+from .tokens import Tokens
 from .transport import Sender
 
 if TYPE_CHECKING:
@@ -102,6 +103,11 @@ class LlamaClient(_BaseClient):
     def chat(self) -> Chat:
         """Chat completions (``chat.completions``) and the tool loop (``chat.run_tools``)."""
         return Chat(self)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """Prompt token counts: from the server (vLLM, llama.cpp ``/tokenize``) or offline."""
+        return Tokens(self)
 
     @cached_property
     def models(self) -> Models:

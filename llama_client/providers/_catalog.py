@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ALIASES", "MODELS", "canonical_alias"]
+__all__ = ["ALIASES", "MODELS", "SOURCES", "canonical_alias"]
 
 #: The canonical aliases, in display order.
 ALIASES: tuple[str, ...] = (
@@ -36,17 +36,52 @@ _HF = {
     "llama-guard-3-1b": "meta-llama/Llama-Guard-3-1B",
 }
 
+#: Where each provider's limits (``context_window``, ``max_output``) come from, when they were
+#: recorded here, and whether they were confirmed on the vendor's own pages. ``verified``
+#: False: third-party metadata (litellm's model table) or numbers that change per account
+#: tier; the pre-flight (``check_context``) still uses them, and ``context_window=`` overrides.
+#: A row may override these keys. Recorded from the project's vendor notes
+#: (``providers.md`` section 2), not re-checked against the live services.
+SOURCES: dict[str, dict[str, Any]] = {
+    "ollama": {
+        "source": "Ollama docs/faq.mdx: 4096 unless OLLAMA_CONTEXT_LENGTH or num_ctx is set",
+        "as_of": "2026-11-30",
+        "verified": True,
+    },
+    "huggingface": {"source": "depends on the partner serving the model", "as_of": "2026-11-30"},
+    "together": {"source": "litellm model metadata", "as_of": "2026-11-30"},
+    "fireworks": {"source": "litellm model metadata (max input tokens)", "as_of": "2026-11-30"},
+    "groq": {"source": "litellm model metadata", "as_of": "2026-11-30"},
+    "deepinfra": {"source": "litellm model metadata", "as_of": "2026-11-30"},
+    "openrouter": {
+        "source": "openrouter.ai model pages (context depends on the routed upstream)",
+        "as_of": "2026-11-30",
+    },
+    "nvidia": {"source": "build.nvidia.com model page", "as_of": "2026-11-30"},
+    "databricks": {"source": "learn.microsoft.com Azure Databricks models", "as_of": "2026-11-30"},
+    "cerebras": {"source": "litellm model metadata; limits vary by tier", "as_of": "2026-11-30"},
+    "sambanova": {"source": "docs.sambanova.ai; litellm model metadata", "as_of": "2026-11-30"},
+    "meta": {"source": "litellm model metadata", "as_of": "2026-11-30"},
+    "azure": {"source": "litellm model metadata (azure_ai)", "as_of": "2026-11-30"},
+    "github": {"source": "litellm model metadata (azure_ai)", "as_of": "2026-11-30"},
+    "nebius": {"source": "Nebius API introduction page", "as_of": "2026-11-30"},
+    "hyperbolic": {"source": "litellm model metadata", "as_of": "2026-11-30"},
+    "novita": {"source": "litellm docs/providers/novita.md", "as_of": "2026-11-30"},
+}
+
+_OLLAMA_CTX = 4096  # the server's default; the pre-flight ignores it unless check_context=True
+
 MODELS: dict[str, dict[str, Any]] = {
     "ollama": {
         # Context is a server setting (OLLAMA_CONTEXT_LENGTH / num_ctx), 4096 by default.
-        "llama-3.1-8b-instruct": "llama3.1:8b",
-        "llama-3.1-70b-instruct": "llama3.1:70b",
-        "llama-3.1-405b-instruct": "llama3.1:405b",
-        "llama-3.3-70b-instruct": "llama3.3:70b",
-        "llama-3.2-1b-instruct": "llama3.2:1b",
-        "llama-3.2-3b-instruct": "llama3.2:3b",
-        "llama-guard-3-8b": "llama-guard3:8b",
-        "llama-guard-3-1b": "llama-guard3:1b",
+        "llama-3.1-8b-instruct": {"id": "llama3.1:8b", "context_window": _OLLAMA_CTX},
+        "llama-3.1-70b-instruct": {"id": "llama3.1:70b", "context_window": _OLLAMA_CTX},
+        "llama-3.1-405b-instruct": {"id": "llama3.1:405b", "context_window": _OLLAMA_CTX},
+        "llama-3.3-70b-instruct": {"id": "llama3.3:70b", "context_window": _OLLAMA_CTX},
+        "llama-3.2-1b-instruct": {"id": "llama3.2:1b", "context_window": _OLLAMA_CTX},
+        "llama-3.2-3b-instruct": {"id": "llama3.2:3b", "context_window": _OLLAMA_CTX},
+        "llama-guard-3-8b": {"id": "llama-guard3:8b", "context_window": _OLLAMA_CTX},
+        "llama-guard-3-1b": {"id": "llama-guard3:1b", "context_window": _OLLAMA_CTX},
     },
     # The router picks a partner per model; append ":<partner>" to the id to pin one.
     "huggingface": dict(_HF),

@@ -126,6 +126,12 @@ class ModelInfo:
     #: the most output tokens the vendor allows, when it caps output below the context
     max_output: int | None = None
     notes: str = ""
+    #: where ``context_window`` / ``max_output`` come from, and when they were recorded
+    source: str = ""
+    as_of: str = ""
+    #: False when the limits are not confirmed on the vendor's own pages (third-party
+    #: metadata, tier-dependent limits)
+    verified: bool = False
 
 
 @dataclass
@@ -350,19 +356,25 @@ class Provider:
                 from ._catalog import MODELS
 
                 rows = MODELS.get(self.name, {})
+            from ._catalog import SOURCES
+
+            origin = SOURCES.get(self.name, {}) if self.models is None else {}
             table: dict[str, ModelInfo] = {}
             for alias, row in rows.items():
                 if isinstance(row, str):
-                    table[alias] = ModelInfo(alias, self.name, row)
-                else:
-                    table[alias] = ModelInfo(
-                        alias,
-                        self.name,
-                        str(row["id"]),
-                        context_window=int(row.get("context_window", DEFAULT_CONTEXT_WINDOW)),
-                        max_output=row.get("max_output"),
-                        notes=str(row.get("notes", "")),
-                    )
+                    row = {"id": row}
+                info = {**origin, **row}
+                table[alias] = ModelInfo(
+                    alias,
+                    self.name,
+                    str(info["id"]),
+                    context_window=int(info.get("context_window", DEFAULT_CONTEXT_WINDOW)),
+                    max_output=info.get("max_output"),
+                    notes=str(info.get("notes", "")),
+                    source=str(info.get("source", "")),
+                    as_of=str(info.get("as_of", "")),
+                    verified=bool(info.get("verified", False)),
+                )
             self._table = table
             self._ids = frozenset(info.id for info in table.values())
         return self._table

@@ -42,6 +42,7 @@ from llama_client.resources.models import (
     Models,
     ModelsWithRawResponse,
 )
+from llama_client.resources.tokens import AsyncTokens, Tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +64,7 @@ PAIRS: list[tuple[type[Any], type[Any]]] = [
     (CompletionsWithRawResponse, AsyncCompletionsWithRawResponse),
     (Models, AsyncModels),
     (ModelsWithRawResponse, AsyncModelsWithRawResponse),
+    (Tokens, AsyncTokens),
     (Stream, AsyncStream),
     (ChatCompletionStream, AsyncChatCompletionStream),
     (
