@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import _tokenizer
 from ._chat_render import TEMPLATES, ChatTemplate, render, template_for
+from ._json import text_default
 from .errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def _texts(messages: Sequence[Any], tools: Sequence[Any] | None) -> list[tuple[s
             for key in ("name", "arguments"):
                 value = fn.get(key)
                 if not isinstance(value, str):
-                    value = json.dumps(value, ensure_ascii=False, default=str)
+                    value = json.dumps(value, ensure_ascii=False, default=text_default)
                 out.append((f"messages[{i}].tool_calls[{j}].function.{key}", value))
     for i, tool in enumerate(read_tools(tools) or ()):
         out.append((f"tools[{i}]", json.dumps(tool, ensure_ascii=False)))

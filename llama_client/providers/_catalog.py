@@ -67,6 +67,10 @@ SOURCES: dict[str, dict[str, Any]] = {
     "nebius": {"source": "Nebius API introduction page", "as_of": "2026-11-30"},
     "hyperbolic": {"source": "litellm model metadata", "as_of": "2026-11-30"},
     "novita": {"source": "litellm docs/providers/novita.md", "as_of": "2026-11-30"},
+    "bedrock": {
+        "source": "litellm model metadata (bedrock; Converse maxTokens cap 2048)",
+        "as_of": "2026-11-30",
+    },
 }
 
 _OLLAMA_CTX = 4096  # the server's default; the pre-flight ignores it unless check_context=True

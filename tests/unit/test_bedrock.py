@@ -845,7 +845,13 @@ async def test_async_create_and_stream_are_signed_and_decoded() -> None:
 
 # -- the one path ---------------------------------------------------------------------------
 
-ADAPTER = {"providers/bedrock.py", "providers/_converse.py", "providers/_catalog.py"}
+#: the adapter, and the data tables keyed by provider name (model ids, prices)
+ADAPTER = {
+    "providers/bedrock.py",
+    "providers/_converse.py",
+    "providers/_catalog.py",
+    "providers/_prices.py",
+}
 #: where the adapter is only registered or re-exported
 REGISTRY = {"providers/_builtin.py", "providers/__init__.py"}
 
