@@ -672,6 +672,9 @@ class _BaseClient:
                     sent = self._env_model_for(ep, name)
                     if sent != name:
                         ep_body = {**body, "model": sent}
+                # the context pre-flight (#12) reads the OpenAI-shaped body: may raise
+                # ContextLengthExceededError, or fill in max_tokens="auto" for this provider
+                ep_body = budget.apply(ep.provider, ep_body)
                 prepared = ep.provider.prepare(
                     ep_body,
                     stream=call.stream,
@@ -684,7 +687,6 @@ class _BaseClient:
                 logger.debug("provider %r skipped: %s", ep.name, exc)
                 refused = refused or exc
                 continue
-            budget.apply(ep.provider, prepared.body)  # may raise ContextLengthExceededError
             for param, reason in prepared.dropped:
                 self._warn_dropped(ep.name, param, reason)
             if prepared.headers:  # a provider's per-call headers (Azure extra-parameters)

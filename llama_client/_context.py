@@ -2,7 +2,7 @@
 
 ``_BaseClient._plan`` calls :func:`context_budget` once per call (it takes out the arguments
 read here, which are never sent) and :meth:`Budget.apply` once per provider the call may go
-to, after the provider prepared the body:
+to, on the OpenAI-shaped body before the provider prepares it:
 
 * ``check_context`` (default: on where the window is known): the prompt is counted with the
   real tokenizer (:mod:`llama_client.tokens`) and a prompt plus ``max_tokens`` longer than the
@@ -57,11 +57,13 @@ class Budget:
         #: (None: not kept, for the shared default budget)
         self.counts: dict[str, int] | None = None
 
-    def apply(self, provider: Provider, body: dict[str, Any]) -> None:
-        """Check ``body`` (as prepared for ``provider``) against the window; fill in
-        ``max_tokens`` for ``"auto"``. Raises before any I/O."""
+    def apply(self, provider: Provider, body: dict[str, Any]) -> dict[str, Any]:
+        """Check ``body`` (the OpenAI-shaped chat body, before ``provider`` prepares it: a
+        provider may encode it in another shape) against the window. Returns the body, or
+        for ``"auto"`` a copy with ``max_tokens`` filled in (the provider renames it where it
+        must). Raises before any I/O."""
         if self is _DEFAULT and provider._table is not None and not provider._table:
-            return  # the default check, for a provider without a model table (self-hosted)
+            return body  # the default check, for a provider without a model table (self-hosted)
         info = _model_info(provider, body.get("model"))
         window = self.window
         if (
@@ -85,15 +87,15 @@ class Budget:
                     f"the context window is not known for provider {provider.name!r} and model "
                     f"{body.get('model')!r}: pass context_window=...",
                 )
-            return
+            return body
         if self.check is None and not self.auto and not tokens_available():
-            return  # the default check without the tokens extra: nothing to count with
+            return body  # the default check without the tokens extra: nothing to count with
         try:
             prompt = self._count(provider, body)
         except InvalidRequestError:
             if self.check is None and not self.auto:
-                return  # the default check cannot count this (an image, parallel tool calls
-                # in one message): the server decides
+                return body  # the default check cannot count this (an image, parallel tool
+                # calls in one message): the server decides
             raise
         length_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
         if self.auto:
@@ -102,15 +104,14 @@ class Budget:
                 left = min(left, info.max_output)
             if left < 1:
                 raise _exceeded(provider, body, prompt, None, window)
-            key = provider.length_param or "max_tokens"
-            body[key] = left
-            return
+            return {**body, "max_tokens": left}
         if self.check is False:
-            return
+            return body
         wanted = body.get(length_key)
         output = wanted if isinstance(wanted, int) else 0
         if prompt + max(output, 1) > window:
             raise _exceeded(provider, body, prompt, wanted, window)
+        return body
 
     def _count(self, provider: Provider, body: Mapping[str, Any]) -> int:
         from ._chat_render import render, template_for

@@ -894,3 +894,33 @@ def test_no_bedrock_case_outside_its_adapter() -> None:
                 if named and rel not in REGISTRY:
                     offenders.append(f"{rel}:{getattr(node, 'lineno', '?')}: {word[:60]!r}")
     assert not offenders, offenders
+
+
+# -- the context pre-flight (#12) on a provider whose wire body is not OpenAI-shaped ---------
+
+
+def test_context_preflight_reads_the_chat_body_not_the_converse_one() -> None:
+    """The pre-flight counts the OpenAI-shaped messages and finds the window by the model,
+    before the adapter turns them into Converse: ``max_tokens="auto"`` lands in
+    ``inferenceConfig.maxTokens`` (capped by the catalogue's 2,048), and a prompt over the
+    window is refused before any I/O."""
+    pytest.importorskip("tiktoken")
+    with respx.mock() as mock:
+        route = mock.post(CONVERSE).mock(return_value=httpx.Response(200, json=converse_answer()))
+        client().chat.completions.create(messages=MSGS, max_tokens="auto")  # type: ignore[arg-type]
+        assert sent(route)["inferenceConfig"]["maxTokens"] == 2048
+        client().chat.completions.create(
+            messages=MSGS,
+            max_tokens="auto",  # type: ignore[arg-type]
+            context_window=100,  # type: ignore[call-arg]
+        )
+        left = sent(route)["inferenceConfig"]["maxTokens"]
+        assert 50 < left < 100  # the window minus the counted prompt
+        with pytest.raises(ContextLengthExceededError) as info:
+            client().chat.completions.create(
+                messages=[{"role": "user", "content": "word " * 400}],
+                max_tokens=16,
+                context_window=128,  # type: ignore[call-arg]
+            )
+        assert info.value.response is None
+        assert route.call_count == 2
