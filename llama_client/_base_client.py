@@ -752,8 +752,10 @@ class _BaseClient:
         return pending.build(model)
 
     def _plan_plain(self, call: Call[Any]) -> list[Attempt]:
-        """A call without a body: to the provider its model routes to, else to every one."""
+        """A call without a chat body: to the provider its model routes to, else to every one."""
         options = self._check_options(call.options or {})
+        if call.body is not None:
+            return self._plan_body(call, options)
         if call.model is None:
             endpoints, path = self._endpoints, call.path
         else:
@@ -763,6 +765,27 @@ class _BaseClient:
             (ep, self._build_request(self._http, call.method, path, options=options, endpoint=ep))
             for ep in endpoints
         ]
+        return self._in_fallback_order(attempts)
+
+    def _plan_body(self, call: Call[Any], options: Mapping[str, Any]) -> list[Attempt]:
+        """A ``POST`` with a JSON body that is not a chat completion (:func:`_call.post_call`):
+        routed by its model like a chat call, the model in the body translated per provider
+        (a canonical alias on a self-hosted server is resolved against its listing)."""
+        assert call.body is not None
+        endpoints, name = self._route(call.model)
+        attempts: list[Attempt] = []
+        for ep in endpoints:
+            body = dict(call.body)
+            if "model" in body:
+                body["model"] = name
+                if is_alias(name) and ep.provider.is_self_hosted():
+                    attempts.append((ep, self._alias_request(call, ep, name, body, options, {})))
+                    continue
+                body["model"] = ep.provider.resolve_model(name)
+            request = self._build_request(
+                self._http, call.method, call.path, body=body, options=options, endpoint=ep
+            )
+            attempts.append((ep, request))
         return self._in_fallback_order(attempts)
 
     def _in_fallback_order(self, attempts: list[Attempt]) -> list[Attempt]:
