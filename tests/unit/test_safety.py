@@ -873,3 +873,34 @@ def test_async_run_tools_scan_raises() -> None:
         router.post(f"{LOCAL_BASE_URL}/chat/completions").mock(side_effect=_tool_server)
         router.post("http://127.0.0.1:8000/classify").mock(side_effect=_classify)
         asyncio.run(main())
+
+
+def test_the_test_guard_template_renders_what_the_sdk_renders() -> None:
+    """The tiny guard's chat template (scripts/make_tiny_guard.py, served by vLLM in the
+    integration tier) and the SDK's own prompt (ask="completions") are the same text, so
+    both ask modes put the same tokens in front of the model."""
+    jinja2 = pytest.importorskip("jinja2.sandbox")
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from llama_client._safety import raw_guard_prompt
+
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "make_tiny_guard", scripts / "make_tiny_guard.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(scripts))
+    env = jinja2.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    template = env.from_string(module.GUARD_TEMPLATE)
+    categories = {code: names[1] for code, names in CATEGORIES.items()}
+    for messages in (UNSAFE, [*SAFE, {"role": "assistant", "content": " Knead it. "}]):
+        served = template.render(messages=messages, bos_token="<|begin_of_text|>")
+        ours = raw_guard_prompt(render_guard_prompt(messages, categories))
+        assert served == "<|begin_of_text|>" + ours
