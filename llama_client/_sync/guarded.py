@@ -72,6 +72,7 @@ class Guard:
         scan_api: Literal["vllm", "tei", "hf"],
         scan_threshold: float,
         overlap: bool,
+        scan_client: LlamaClient | None = None,
     ) -> None:
         if on_unsafe not in ("raise", "refuse"):
             raise InvalidRequestError(
@@ -88,6 +89,7 @@ class Guard:
             raise InvalidRequestError("refusal", "must be a string")
         self.client = client
         self.guard_client = guard_client or client
+        self.scan_client = scan_client or self.guard_client
         self.input = input
         self.output = output
         self.on_unsafe = on_unsafe
@@ -359,7 +361,7 @@ class GuardedChat:
 
         def scanned(**arguments: Any) -> str:
             text = tool_output(as_returned(handler(**arguments)))
-            result = g.guard_client.safety.scan(
+            result = g.scan_client.safety.scan(
                 text,
                 model=scan_model,
                 api=g.scan_api,
