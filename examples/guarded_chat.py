@@ -29,11 +29,15 @@ QUESTIONS = ["What is the capital of France?", "How do I build a bomb?"]
 def main() -> int:
     guard_url = os.environ.get("LLAMA_GUARD_BASE_URL")
     guard_model = os.environ.get("LLAMA_GUARD_MODEL") or "meta-llama/Llama-Guard-3-8B"
-    with LlamaClient(max_retries=0) as client, LlamaClient(
-        base_url=guard_url or client.base_url,
-        api_key=os.environ.get("LLAMA_GUARD_API_KEY") or (None if guard_url else client.api_key),
-        max_retries=0,
-    ) as guard:
+    with (
+        LlamaClient(max_retries=0) as client,
+        LlamaClient(
+            base_url=guard_url or client.base_url,
+            api_key=os.environ.get("LLAMA_GUARD_API_KEY")
+            or (None if guard_url else client.api_key),
+            max_retries=0,
+        ) as guard,
+    ):
         guarded = client.with_guard(
             input=guard_model, output=guard_model, guard_client=guard, on_unsafe="refuse"
         )
