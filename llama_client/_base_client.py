@@ -776,14 +776,18 @@ class _BaseClient:
         attempts: list[Attempt] = []
         for ep in endpoints:
             body = dict(call.body)
+            path = call.path
+            if path.startswith("/../") and not ep.base_url.rstrip("/").endswith("/v1"):
+                path = path[3:]  # "/.." leaves a trailing /v1 only; other base URLs are roots
             if "model" in body:
                 body["model"] = name
-                if is_alias(name) and ep.provider.is_self_hosted():
+                alias = is_alias(name) and ep.provider.is_self_hosted() and path == call.path
+                if alias:
                     attempts.append((ep, self._alias_request(call, ep, name, body, options, {})))
                     continue
                 body["model"] = ep.provider.resolve_model(name)
             request = self._build_request(
-                self._http, call.method, call.path, body=body, options=options, endpoint=ep
+                self._http, call.method, path, body=body, options=options, endpoint=ep
             )
             attempts.append((ep, request))
         return self._in_fallback_order(attempts)

@@ -192,8 +192,9 @@ def post_call(
     """A ``POST`` of a JSON ``body`` that is not a chat completion (``/completions``, a
     classification endpoint). ``model`` routes it like a chat call (``"provider:model"``,
     catalogue aliases) and, with ``model_in_body``, is written into the body as the id the
-    provider serves. ``path`` may start with ``/..`` to leave the ``/v1`` of the base URL
-    (vLLM's ``/classify``). Without ``cls`` the answer is the decoded JSON, unvalidated."""
+    provider serves. A ``path`` starting with ``/..`` is taken from the server root: a
+    trailing ``/v1`` of the base URL is left out (vLLM's ``/classify``), any other base URL
+    is the root itself (text-embeddings-inference at ``http://host:8080``). Without ``cls`` the answer is the decoded JSON, unvalidated."""
     if not model or not isinstance(model, str):
         raise InvalidRequestError("model", "must be a non-empty string")
     call: Call[Any] = Call(

@@ -244,6 +244,9 @@ class AsyncGuardedStream:
             await self._check(final=True)
             return
         self._model = chunk.model or self._model
+        if self._guard.output is None:  # nothing to check: chunks flow as they come
+            self._ready.append(chunk)
+            return
         self._pending.append(chunk)
         for choice in chunk.choices:
             piece = choice.delta.content or ""

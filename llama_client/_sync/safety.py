@@ -208,9 +208,10 @@ def _classification_items(api: ClassifierAPI, answer: object, count: int) -> lis
     items: object = answer
     if api == "vllm":
         data = answer.get("data") if isinstance(answer, Mapping) else None
-        if not isinstance(data, list):
+        if not isinstance(data, list) or len(data) != count:
             raise ResponseValidationError(
-                f"A /classify answer needs a 'data' list: {str(answer)[:300]}", body=answer
+                f"A /classify answer needs a 'data' list of {count}: {str(answer)[:300]}",
+                body=answer,
             )
         items = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, Mapping) else 0)
     elif api == "hf" and isinstance(answer, list) and answer and isinstance(answer[0], Mapping):

@@ -576,7 +576,7 @@ def test_scan_tei_and_hf_shapes() -> None:
 
     with respx.mock() as router:
         router.post("http://tei.test/predict").mock(side_effect=tei)
-        router.post("http://hf.test/models/meta-llama/Llama-Prompt-Guard-2-86M").mock(
+        router.post("http://hf.test/hf-inference/models/meta-llama/Llama-Prompt-Guard-2-86M").mock(
             return_value=httpx.Response(
                 200,
                 json=[[{"label": "LABEL_0", "score": 0.99}, {"label": "LABEL_1", "score": 0.01}]],
@@ -585,7 +585,9 @@ def test_scan_tei_and_hf_shapes() -> None:
         with LlamaClient(base_url="http://tei.test", provider="openai-compatible") as tei_client:
             result = tei_client.safety.scan("x", model="pg2", api="tei", kind="injection")
         assert result.flagged and result.injection_score == 0.97
-        with LlamaClient(base_url="http://hf.test/v1", provider="openai-compatible") as hf_client:
+        with LlamaClient(
+            base_url="http://hf.test/hf-inference", provider="openai-compatible"
+        ) as hf_client:
             hf = hf_client.safety.scan(
                 "hello", model="meta-llama/Llama-Prompt-Guard-2-86M", api="hf"
             )
@@ -904,3 +906,42 @@ def test_the_test_guard_template_renders_what_the_sdk_renders() -> None:
         served = template.render(messages=messages, bos_token="<|begin_of_text|>")
         ours = raw_guard_prompt(render_guard_prompt(messages, categories))
         assert served == "<|begin_of_text|>" + ours
+
+
+def test_stream_without_output_guard_flows_at_once(
+    server: tuple[respx.MockRouter, FakeServer],
+) -> None:
+    with _client() as client:
+        stream = client.with_guard(input=GUARD, output=None).chat.completions.create(
+            messages=SAFE, stream=True
+        )
+        first = next(iter(stream))  # released before the stream ended
+        assert stream._stream is not None and not stream._done
+        rest = list(stream)
+    assert [first, *rest][-1].choices[0].finish_reason == "stop"
+
+
+def test_a_broken_stream_releases_nothing_unchecked() -> None:
+    """The connection drops mid-answer: StreamError, and no chunk that no check passed."""
+    from llama_client import StreamError
+    from tests.wire import broken_stream_response, sse
+
+    first = sse(*text_chunks("Some ", "text "), done=False)
+
+    def route(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["model"] == GUARD:
+            return httpx.Response(200, json=PLAIN.completion("safe", model=GUARD))
+        return broken_stream_response(first[: len(first) // 2])
+
+    with respx.mock(base_url=LOCAL_BASE_URL) as router:
+        router.post("/chat/completions").mock(side_effect=route)
+        with _client() as client:
+            stream = client.with_guard(input=GUARD, output=GUARD).chat.completions.create(
+                messages=SAFE, stream=True
+            )
+            seen = []
+            with pytest.raises(StreamError):
+                for chunk in stream:
+                    seen.append(chunk)
+    assert seen == [] and stream.output_verdict is None
