@@ -945,3 +945,24 @@ def test_a_broken_stream_releases_nothing_unchecked() -> None:
                 for chunk in stream:
                     seen.append(chunk)
     assert seen == [] and stream.output_verdict is None
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_failing_guard_fails_closed(overlap: bool) -> None:
+    """The guard server errs: the error is raised and the model's answer is never returned."""
+    from llama_client import InternalServerError
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["model"] == GUARD:
+            return httpx.Response(500, json={"error": {"message": "guard down"}})
+        return httpx.Response(200, json=PLAIN.completion("answer", model=CHAT))
+
+    async def main() -> None:
+        async with _aclient() as client:
+            guarded = client.with_guard(input=GUARD, output=GUARD, overlap=overlap)
+            with pytest.raises(InternalServerError):
+                await guarded.chat.completions.create(messages=SAFE)
+
+    with respx.mock(base_url=LOCAL_BASE_URL) as router:
+        router.post("/chat/completions").mock(side_effect=route)
+        asyncio.run(main())
