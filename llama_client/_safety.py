@@ -314,7 +314,8 @@ def guard_request(
     """How to ask ``model`` about ``turns`` in ``mode``.
 
     ``"chat"``: the turns as chat messages, for a server that applies the guard's own template
-    (content as text-part lists for Llama Guard 3 1B, whose template reads only those); the
+    (content as text-part lists for Llama Guard 3 1B and Llama Guard 4, whose templates read
+    only those); the
     template fixes the categories, so custom or excluded ones are refused. ``"prompt"``: the rendered guard prompt as one user turn.
     ``"completions"``: the rendered prompt framed for ``/v1/completions``.
     """
@@ -330,7 +331,7 @@ def guard_request(
             "writes the guard prompt); with ask='chat' the server's template fixes them",
         )
     if mode == "chat":
-        parts = "1b" in model.lower() and _is_small_guard(model)
+        parts = _is_small_guard(model)  # the 1B and Guard 4 templates read text parts
         messages: list[dict[str, Any]] = [
             {
                 "role": t["role"],

@@ -246,8 +246,12 @@ def test_check_1b_sends_text_parts(server: tuple[respx.MockRouter, FakeServer]) 
     )
     with _client() as client:
         client.safety.check(SAFE, model="meta-llama/Llama-Guard-3-1B")
-    body = sent_json(router.routes[0])
-    assert body["messages"][0]["content"] == [{"type": "text", "text": SAFE[0]["content"]}]
+        client.safety.check(SAFE, model="meta-llama/Llama-Guard-4-12B")
+        client.safety.check(SAFE, model="meta-llama/Llama-Guard-3-8B")
+    parts = [{"type": "text", "text": SAFE[0]["content"]}]
+    assert sent_json(router.routes[0], 0)["messages"][0]["content"] == parts
+    assert sent_json(router.routes[0], 1)["messages"][0]["content"] == parts
+    assert sent_json(router.routes[0], 2)["messages"][0]["content"] == SAFE[0]["content"]
     del fake
 
 
