@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from typing_extensions import Self, Unpack
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ..tools import Tool, ToolLike
     from ..types.chat import ChatCompletionChunk
     from ..types.params import MessageParam
-    from ..types.safety import SafetyVerdict
+    from ..types.safety import GuardedChatCompletion, SafetyVerdict
     from .client import AsyncLlamaClient
     from .streaming import AsyncStream
 
@@ -139,6 +139,24 @@ class AsyncGuardedCompletions:
         self._guard = guard
         self._completions = guard.client.chat.completions
 
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        model: str | None = None,
+        stream: Literal[False] = False,
+        **params: Unpack[ChatCompletionParams],
+    ) -> GuardedChatCompletion: ...
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        model: str | None = None,
+        stream: Literal[True],
+        **params: Unpack[ChatCompletionParams],
+    ) -> AsyncGuardedStream: ...
     async def create(
         self,
         *,
@@ -146,7 +164,7 @@ class AsyncGuardedCompletions:
         model: str | None = None,
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
-    ) -> Any:
+    ) -> GuardedChatCompletion | AsyncGuardedStream:
         """A chat completion whose input is checked before its answer is released and whose
         answer is checked before it is returned: a :class:`GuardedChatCompletion` (verdicts
         attached), or with ``stream=True`` an :class:`AsyncGuardedStream`.
@@ -178,7 +196,9 @@ class AsyncGuardedCompletions:
                 check, main, overlap=g.overlap, discard=discard
             )
             if not verdict_in.safe:
-                refused = g.unsafe("input", verdict_in, name, verdict_in, None)
+                refused: GuardedChatCompletion = g.unsafe(
+                    "input", verdict_in, name, verdict_in, None
+                )
                 if stream:
                     return AsyncGuardedStream(None, g, turns, verdict_in, refused=refused)
                 return refused
@@ -190,8 +210,12 @@ class AsyncGuardedCompletions:
         if verdict_out is not None and not verdict_out.safe:
             if g.on_unsafe == "raise":
                 raise UnsafeContentError("output", verdict_out, result)
-            return refusal_completion(g.refusal, result.model or name, verdict_in, verdict_out)
-        return guarded_completion(result, verdict_in, verdict_out)
+            refusal: GuardedChatCompletion = refusal_completion(
+                g.refusal, result.model or name, verdict_in, verdict_out
+            )
+            return refusal
+        passed: GuardedChatCompletion = guarded_completion(result, verdict_in, verdict_out)
+        return passed
 
 
 class AsyncGuardedStream:

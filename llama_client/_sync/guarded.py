@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from typing_extensions import Self, Unpack
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..tools import Tool, ToolLike
     from ..types.chat import ChatCompletionChunk
     from ..types.params import MessageParam
-    from ..types.safety import SafetyVerdict
+    from ..types.safety import GuardedChatCompletion, SafetyVerdict
     from .client import LlamaClient
     from .streaming import Stream
 
@@ -140,6 +140,24 @@ class GuardedCompletions:
         self._guard = guard
         self._completions = guard.client.chat.completions
 
+    @overload
+    def create(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        model: str | None = None,
+        stream: Literal[False] = False,
+        **params: Unpack[ChatCompletionParams],
+    ) -> GuardedChatCompletion: ...
+    @overload
+    def create(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        model: str | None = None,
+        stream: Literal[True],
+        **params: Unpack[ChatCompletionParams],
+    ) -> GuardedStream: ...
     def create(
         self,
         *,
@@ -147,7 +165,7 @@ class GuardedCompletions:
         model: str | None = None,
         stream: bool = False,
         **params: Unpack[ChatCompletionParams],
-    ) -> Any:
+    ) -> GuardedChatCompletion | GuardedStream:
         """A chat completion whose input is checked before its answer is released and whose
         answer is checked before it is returned: a :class:`GuardedChatCompletion` (verdicts
         attached), or with ``stream=True`` an :class:`GuardedStream`.
@@ -179,7 +197,9 @@ class GuardedCompletions:
                 check, main, overlap=g.overlap, discard=discard
             )
             if not verdict_in.safe:
-                refused = g.unsafe("input", verdict_in, name, verdict_in, None)
+                refused: GuardedChatCompletion = g.unsafe(
+                    "input", verdict_in, name, verdict_in, None
+                )
                 if stream:
                     return GuardedStream(None, g, turns, verdict_in, refused=refused)
                 return refused
@@ -191,8 +211,12 @@ class GuardedCompletions:
         if verdict_out is not None and not verdict_out.safe:
             if g.on_unsafe == "raise":
                 raise UnsafeContentError("output", verdict_out, result)
-            return refusal_completion(g.refusal, result.model or name, verdict_in, verdict_out)
-        return guarded_completion(result, verdict_in, verdict_out)
+            refusal: GuardedChatCompletion = refusal_completion(
+                g.refusal, result.model or name, verdict_in, verdict_out
+            )
+            return refusal
+        passed: GuardedChatCompletion = guarded_completion(result, verdict_in, verdict_out)
+        return passed
 
 
 class GuardedStream:
