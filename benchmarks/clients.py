@@ -390,6 +390,10 @@ class LlamaClientSDK:
                 create(messages=MESSAGES, max_tokens=128, temperature=0.7)
         return n
 
+    def guarded(self, url: str, n: int) -> int:
+        """The baseline of the ``guarded`` scenario: the same calls, unguarded."""
+        return self.seq(url, n)
+
     def stream(self, url: str, chunks: int, repeats: int) -> int:
         from llama_client import LlamaClient
 
@@ -487,6 +491,7 @@ class LlamaClientAiohttp(LlamaClientSDK):
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
     tool_stream = None  # type: ignore[assignment]
+    guarded = None  # type: ignore[assignment]
 
     @staticmethod
     def _client(url: str, **kwargs: Any) -> Any:
@@ -754,6 +759,30 @@ class LiteLLM:
         return _run_concurrently(make, total, concurrency)
 
 
+class LlamaClientGuarded:
+    """llama_client with ``with_guard``: every call checks its input and its output with Llama
+    Guard (two more requests, to the server's ``/guard`` route, which answers ``safe``)."""
+
+    module = "llama_client:LlamaClient"
+
+    def guarded(self, url: str, n: int) -> int:
+        from llama_client import LlamaClient
+
+        guard_url = url[: -len("/v1")] + "/guard/v1"
+        with (
+            LlamaClient(base_url=url, api_key="sk-bench", model=MODEL) as client,
+            LlamaClient(base_url=guard_url, api_key="sk-bench") as guard,
+        ):
+            guard_id = "meta-llama/Llama-Guard-3-8B"
+            guarded = client.with_guard(input=guard_id, output=guard_id, guard_client=guard)
+            create = guarded.chat.completions.create
+            for i in range(n + 20):
+                if i == 20:
+                    _mark()
+                create(messages=MESSAGES, max_tokens=128, temperature=0.7)
+        return n
+
+
 CLIENTS: dict[str, type] = {
     "httpx": RawHttpx,
     "httpx+pydantic": HttpxPydantic,
@@ -762,6 +791,7 @@ CLIENTS: dict[str, type] = {
     "llama_client": LlamaClientSDK,
     "llama_client[aiohttp]": LlamaClientAiohttp,
     "llama_client[httpx-aiohttp]": LlamaClientHttpxAiohttp,
+    "llama_client+guard": LlamaClientGuarded,
     "openai": OpenAI,
     "openai[aiohttp]": OpenAIAiohttp,
     "litellm": LiteLLM,

@@ -43,6 +43,7 @@ from .errors import (
     ToolUseFailedError,
     TooManyToolCallsError,
     UnprocessableEntityError,
+    UnsafeContentError,
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "ToolRunResult",
     "ToolUseFailedError",
     "UnprocessableEntityError",
+    "UnsafeContentError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
     "Usage",

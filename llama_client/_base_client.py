@@ -763,8 +763,10 @@ class _BaseClient:
         return pending.build(model)
 
     def _plan_plain(self, call: Call[Any]) -> list[Attempt]:
-        """A call without a body: to the provider its model routes to, else to every one."""
+        """A call without a chat body: to the provider its model routes to, else to every one."""
         options = self._check_options(call.options or {})
+        if call.body is not None and call.model is not None:
+            return self._plan_body(call, options)
         if call.model is None:
             endpoints, path = self._endpoints, call.path
         else:
@@ -776,7 +778,7 @@ class _BaseClient:
                 self._build_request(
                     self._http,
                     call.method,
-                    _root_path(ep.base_url, path) if call.at_root else path,
+                    _on_root(ep.base_url, path),
                     body=call.body,
                     options=options,
                     endpoint=ep,
@@ -784,6 +786,29 @@ class _BaseClient:
             )
             for ep in endpoints
         ]
+        return self._in_fallback_order(attempts)
+
+    def _plan_body(self, call: Call[Any], options: Mapping[str, Any]) -> list[Attempt]:
+        """A ``POST`` with a JSON body that is not a chat completion (:func:`_call.post_call`):
+        routed by its model like a chat call, the model in the body translated per provider
+        (a canonical alias on a self-hosted server is resolved against its listing)."""
+        assert call.body is not None
+        endpoints, name = self._route(call.model)
+        attempts: list[Attempt] = []
+        for ep in endpoints:
+            body = dict(call.body)
+            path = _on_root(ep.base_url, call.path)
+            if "model" in body:
+                body["model"] = name
+                alias = is_alias(name) and ep.provider.is_self_hosted() and path == call.path
+                if alias:
+                    attempts.append((ep, self._alias_request(call, ep, name, body, options, {})))
+                    continue
+                body["model"] = ep.provider.resolve_model(name)
+            request = self._build_request(
+                self._http, call.method, path, body=body, options=options, endpoint=ep
+            )
+            attempts.append((ep, request))
         return self._in_fallback_order(attempts)
 
     def _in_fallback_order(self, attempts: list[Attempt]) -> list[Attempt]:
@@ -836,9 +861,14 @@ class _BaseClient:
         return options
 
 
-def _root_path(base_url: str, path: str) -> str:
-    """``path`` on the server's root, relative to ``base_url`` (its ``/v1`` left out)."""
-    return "/.." + path if base_url.rstrip("/").endswith("/v1") else path
+def _on_root(base_url: str, path: str) -> str:
+    """A call's path for ``base_url``. ``/../x`` names ``x`` on the server's root, beside the
+    OpenAI base: it stays relative when the base URL ends in ``/v1`` (httpx resolves the
+    ``..``), and any other base URL is the root itself (text-embeddings-inference at
+    ``http://host:8080``)."""
+    if path.startswith("/../") and not base_url.rstrip("/").endswith("/v1"):
+        return path[3:]
+    return path
 
 
 def _apply_headers(

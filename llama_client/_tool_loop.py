@@ -34,6 +34,7 @@ from .errors import (
     MaxToolRoundsError,
     ToolCallArgumentsError,
     TooManyToolCallsError,
+    UnsafeContentError,
 )
 from .tools import Tool, ToolSet
 from .types.chat import ChatCompletion, ToolCall, Usage, add_usage
@@ -191,8 +192,9 @@ class ToolLoop:
         return PlannedCall(call, t, arguments)
 
     def tool_failed(self, planned: PlannedCall, exc: Exception) -> str:
-        """The text sent back for a tool that raised (or re-raise when so configured)."""
-        if self.raise_tool_errors:
+        """The text sent back for a tool that raised (or re-raise when so configured). A
+        guard's verdict on a tool result (UnsafeContentError) always stops the loop."""
+        if self.raise_tool_errors or isinstance(exc, UnsafeContentError):
             raise exc
         return f"Error: {planned.call.function.name} raised {type(exc).__name__}: {exc}"
 

@@ -28,8 +28,9 @@ The hierarchy::
     │       └── TooManyToolCallsError             run_tools(): one reply asked for more than
     │                                             max_tool_calls calls; none was run
     ├── MaxToolRoundsError                        run_tools() hit max_rounds; carries the conversation
-    └── StructuredOutputError                     parse(): no valid reply after every retry
-        └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
+    ├── StructuredOutputError                     parse(): no valid reply after every retry
+    │   └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
+    └── UnsafeContentError                        a guarded call found unsafe input or output (.verdict)
 
 (*) :class:`RequestRefusedError` is also a :class:`BadRequestError` (``status_code`` 400,
 ``response`` None), so ``except BadRequestError`` written for the openai SDK catches it.
@@ -470,6 +471,28 @@ class StructuredOutputError(LlamaClientError):
 class StructuredOutputTruncatedError(StructuredOutputError):
     """The reply was cut off by the token limit (``finish_reason == "length"``); raise
     ``max_tokens`` (or shorten the prompt) rather than retrying."""
+
+
+class UnsafeContentError(LlamaClientError):
+    """A guarded client (``client.with_guard(..., on_unsafe="raise")``) found unsafe content.
+
+    ``stage`` is ``"input"`` (the conversation, before the model's answer was released),
+    ``"output"`` (the model's answer, or a streamed answer so far) or ``"tool"`` (a tool result
+    Prompt Guard flagged). ``verdict`` is the :class:`~llama_client.types.safety.SafetyVerdict`
+    (or, for ``"tool"``, the :class:`~llama_client.types.safety.ScanResult`) that decided, and
+    ``completion`` the withheld answer of an output check (None otherwise).
+    """
+
+    def __init__(self, stage: str, verdict: Any, completion: Any = None) -> None:
+        what = {"input": "the input", "output": "the model's answer", "tool": "a tool result"}
+        codes = getattr(verdict, "codes", None)
+        detail = f" ({', '.join(codes)})" if codes else ""
+        if stage == "tool":
+            detail = f" (score {getattr(verdict, 'score', 0.0):.2f})"
+        super().__init__(f"Unsafe content in {what.get(stage, stage)}{detail}; it was withheld.")
+        self.stage = stage
+        self.verdict = verdict
+        self.completion = completion
 
 
 def _has_request(response: httpx.Response) -> bool:

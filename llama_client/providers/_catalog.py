@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ALIASES", "MODELS", "SOURCES", "canonical_alias"]
+__all__ = ["ALIASES", "GUARD_ASK", "MODELS", "SOURCES", "canonical_alias"]
 
 #: The canonical aliases, in display order.
 ALIASES: tuple[str, ...] = (
@@ -23,6 +23,7 @@ ALIASES: tuple[str, ...] = (
     "llama-3.2-3b-instruct",
     "llama-guard-3-8b",
     "llama-guard-3-1b",
+    "llama-guard-4-12b",
 )
 
 _HF = {
@@ -34,6 +35,7 @@ _HF = {
     "llama-3.2-3b-instruct": "meta-llama/Llama-3.2-3B-Instruct",
     "llama-guard-3-8b": "meta-llama/Llama-Guard-3-8B",
     "llama-guard-3-1b": "meta-llama/Llama-Guard-3-1B",
+    "llama-guard-4-12b": "meta-llama/Llama-Guard-4-12B",
 }
 
 #: Where each provider's limits (``context_window``, ``max_output``) come from, when they were
@@ -243,6 +245,18 @@ MODELS: dict[str, dict[str, Any]] = {
         "llama-3.2-3b-instruct": "meta-llama/llama-3.2-3b-instruct",
     },
 }
+
+
+#: How a guard model is asked on each provider (``safety.check(ask=...)`` overrides it):
+#: provider -> alias or vendor id (or ``"*"``) -> ``"chat"`` (send the conversation as chat
+#: messages; the server applies the guard's own chat template), ``"prompt"`` (the SDK writes
+#: the guard prompt and sends it as one user turn) or ``"completions"`` (the SDK's prompt on
+#: raw ``/v1/completions``). Providers and models not listed use ``"chat"``: every vendor in
+#: the catalogue, and vLLM / llama.cpp / Ollama serving a guard with its Hugging Face or GGUF
+#: template, apply that template. Add a row for a server that serves a guard without it.
+#: No built-in provider needs a row today (e.g. ``{"openai-compatible": {"*": "prompt"}}``
+#: for a gateway that serves a guard behind a plain Llama 3 template).
+GUARD_ASK: dict[str, dict[str, str]] = {}
 
 
 def _known_ids() -> dict[str, str]:

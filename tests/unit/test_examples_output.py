@@ -43,6 +43,7 @@ EXPECTED = {
         "(the model answered without calling a tool)",
         "(the final reply has no text)",
     ],
+    "guarded_chat.py": ["The guard gave no verdict"],
     "local_vllm.py": [NO_TEXT, "serving " + MODEL],
     "providers.py": [NO_TEXT],
     "quickstart.py": [NO_TEXT],
