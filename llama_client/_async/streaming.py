@@ -21,11 +21,13 @@ from .._streaming import (
     _OPEN,
     ChatChunkDecoder,
     _broken,
-    _detach,
+    _hold,
+    _redact,
     async_abandon,
     async_owner,
     async_release,
 )
+from ..errors import APIError
 
 __all__ = ["AsyncStream"]
 
@@ -74,7 +76,7 @@ class AsyncStream(Generic[T]):
                 async for data in source:
                     chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
                     if decoder.error is not None:
-                        _detach(decoder.error)
+                        _hold(decoder)
                     if chunks:
                         if len(chunks) > 1:
                             chunks.reverse()
@@ -93,6 +95,10 @@ class AsyncStream(Generic[T]):
         except (httpx.TransportError, httpx.DecodingError) as exc:
             await self._release()
             raise _broken(exc, decoder, self.response) from exc
+        except APIError as exc:  # the decoder's: server text, which may quote a credential
+            _redact(decoder, exc)
+            await self._release()
+            raise
         except BaseException:
             await self._release()
             raise

@@ -22,11 +22,13 @@ from .._streaming import (
     _OPEN,
     ChatChunkDecoder,
     _broken,
-    _detach,
+    _hold,
+    _redact,
     sync_abandon,
     sync_owner,
     sync_release,
 )
+from ..errors import APIError
 
 __all__ = ["Stream"]
 
@@ -75,7 +77,7 @@ class Stream(Generic[T]):
                 for data in source:
                     chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
                     if decoder.error is not None:
-                        _detach(decoder.error)
+                        _hold(decoder)
                     if chunks:
                         if len(chunks) > 1:
                             chunks.reverse()
@@ -94,6 +96,10 @@ class Stream(Generic[T]):
         except (httpx.TransportError, httpx.DecodingError) as exc:
             self._release()
             raise _broken(exc, decoder, self.response) from exc
+        except APIError as exc:  # the decoder's: server text, which may quote a credential
+            _redact(decoder, exc)
+            self._release()
+            raise
         except BaseException:
             self._release()
             raise
