@@ -22,6 +22,7 @@ def test_all_is_honest() -> None:
         "providers",
         "resources",
         "pricing",
+        "batch",
     }
     assert public - modules - set(llama_client.__all__) == set()
 
