@@ -28,13 +28,16 @@ from ._export import Example, ExportFormat, ExportReport, export
 from ._files import (
     InputScan,
     ResultsState,
+    done_key,
     iter_requests,
     read_manifest,
+    repair_torn_tail,
     scan_input,
     scan_results,
     write_manifest,
 )
-from ._format import BatchRequest, BatchStateError
+from ._format import BatchRequest, BatchStateError, parse_result
+from ._index import U64Map, U64Set
 from ._limiter import AdaptiveLimiter
 
 if TYPE_CHECKING:
@@ -49,8 +52,10 @@ __all__ = [
     "RunStatus",
     "dry_run",
     "export_run",
+    "merge_results",
     "pending_requests",
     "price_of",
+    "results_files",
     "run_status",
 ]
 
@@ -87,6 +92,81 @@ def _price_dict(price: Price | None) -> dict[str, Any] | None:
         "source": price.source,
         "verified": price.verified,
     }
+
+
+def results_files(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """The results files of a run directory: ``results.jsonl`` and any shard files
+    (``results-*.jsonl``, e.g. written by parallel workers), in name order."""
+    root = Path(run_dir)
+    return sorted(p for p in root.glob("results*.jsonl") if p.is_file())
+
+
+def merge_results(run_dir: str | os.PathLike[str]) -> int:
+    """Fold every results file of ``run_dir`` into one ``results.jsonl`` holding each
+    (id, body) once: its first success, else its last failure. Shard files are removed
+    afterwards. Safe to repeat after a crash at any point (the rename is atomic and a second
+    merge drops what the first already folded in). Returns the lines written."""
+    root = Path(run_dir)
+    paths = results_files(root)
+    for path in paths:
+        repair_torn_tail(path)
+    ok = U64Set()
+    last_failure = U64Map()
+    for index, path in enumerate(paths):
+        with path.open("rb") as f:
+            offset = 0
+            for number, raw in enumerate(f, 1):
+                start, offset = offset, offset + len(raw)
+                if not raw.strip():
+                    continue
+                record = parse_result(raw, f"{path}:{number}")
+                key = done_key(record.custom_id, record.body_hash)
+                if record.ok:
+                    ok.add(key)
+                else:
+                    last_failure.set(key, (start << 8) | index)
+    target = root / RESULTS
+    tmp = root / ".results.merge.tmp"
+    written = 0
+    seen = U64Set()
+    with tmp.open("wb") as out:
+        for index, path in enumerate(paths):
+            with path.open("rb") as f:
+                offset = 0
+                for number, raw in enumerate(f, 1):
+                    start, offset = offset, offset + len(raw)
+                    if not raw.strip():
+                        continue
+                    record = parse_result(raw, f"{path}:{number}")
+                    key = done_key(record.custom_id, record.body_hash)
+                    if record.ok:
+                        keep = seen.add(key)
+                    else:
+                        keep = key not in ok and last_failure.get(key) == (start << 8) | index
+                    if keep:
+                        out.write(raw)
+                        written += 1
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target)
+    _fsync_dir(root)
+    for path in paths:
+        if path.resolve() != target.resolve():
+            path.unlink()
+    return written
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 def pending_requests(
@@ -175,7 +255,14 @@ class BatchJob:
         manifest_path = self.run_dir / MANIFEST
         if self._manifest and manifest_path.exists():
             self._created = str(read_manifest(manifest_path).get("created") or self._created)
-        state = scan_results([self.results_path, *self.state_paths])
+        # Only this job's own file is repaired: other shards' files may be being written.
+        cut = repair_torn_tail(self.results_path)
+        if cut:
+            logger.warning("%s: dropped a torn last line (%d bytes)", self.results_path, cut)
+        own = self.results_path.resolve()
+        others = [p for p in results_files(self.run_dir) if p.resolve() != own]
+        extra = [p for p in self.state_paths if p.resolve() != own and p not in others]
+        state = scan_results([self.results_path, *others, *extra], repair=False)
         defaults = self.settings.body_defaults(self.client.model)
         scan = scan_input(
             self.input_path,
@@ -344,7 +431,7 @@ def dry_run(
     settings = settings or BatchSettings()
     state = None
     if run_dir is not None:
-        state = scan_results([Path(run_dir) / RESULTS], repair=False)
+        state = scan_results(results_files(run_dir), repair=False)
     defaults = settings.body_defaults(model)
     scan = scan_input(
         input_path,
@@ -416,15 +503,14 @@ def run_status(run_dir: str | os.PathLike[str]) -> RunStatus:
     """Read a run directory without changing it (a torn last line is reported, not cut)."""
     root = Path(run_dir)
     manifest = read_manifest(root / MANIFEST)
-    results = Path(str(manifest.get("results") or root / RESULTS))
-    if not results.exists():
-        results = root / RESULTS
-    state = scan_results([results], repair=False)
+    paths = results_files(root)
+    state = scan_results(paths, repair=False)
     torn = False
-    if results.exists() and results.stat().st_size:
-        with results.open("rb") as f:
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"
+    for path in paths:
+        if path.stat().st_size:
+            with path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = torn or f.read(1) != b"\n"
     return RunStatus(
         manifest,
         state.lines,
@@ -453,9 +539,7 @@ def export_run(
     source = input_path or manifest.get("input", {}).get("path")
     if not source:
         raise BatchStateError(f"{root / MANIFEST}: names no input file; pass input_path")
-    results = Path(str(manifest.get("results") or root / RESULTS))
-    if not results.exists():
-        results = root / RESULTS
+    results = results_files(root)
     defaults = manifest.get("body_defaults")
     shard = manifest.get("settings", {}).get("shard")
     return export(
