@@ -419,6 +419,16 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
         None if r is None else r >= 0.8,
         "{:.2f}×",
     )
+    own = t.get("async_many", {}).get("llama_client[aiohttp]")
+    job = t.get("batch", {}).get("llama_client[aiohttp]")
+    if own is not None and job is not None:
+        r = job["median"] / own["median"]
+        add(
+            "batch job ≥ 0.8× the same client's plain async loop (async_many column)",
+            r,
+            r >= 0.8,
+            "{:.2f}×",
+        )
     mem = t.get("batch_input", {}).get("llama_client")
     if mem is not None:
         r = ratio(t, by["batch_input"], "llama_client")
