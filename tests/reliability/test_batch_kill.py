@@ -170,3 +170,30 @@ def test_kill_9_at_arbitrary_moments_while_results_are_written(tmp_path: Path) -
     assert mid_run >= 3
     print(f"{mid_run} kills mid-run, {torn} left a torn line")
     _check_exactly_once(results, n, ids)
+
+
+def test_ctrl_c_stops_cleanly_with_130_and_the_run_resumes(tmp_path: Path) -> None:
+    n = 300
+    src, run_dir = tmp_path / "in.jsonl", tmp_path / "run"
+    ids = _write_input(src, n)
+    results = run_dir / "results.jsonl"
+    with FaultServer() as server:
+        server.script(_storm())
+        proc = _start(src, run_dir, server.url)
+        deadline = time.monotonic() + 120
+        while _lines(results) < 30 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        if _lines(results) < n:  # it was still running when Ctrl-C arrived
+            assert proc.returncode == 130, err.decode()[-2000:]
+            assert "run the same command again to resume" in err.decode()
+            assert "Traceback" not in err.decode()
+            assert results.read_bytes().endswith(b"\n")  # stopped between whole lines
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            assert manifest["status"] == "interrupted"
+        proc = _start(src, run_dir, server.url)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in (0, 3), err.decode()[-2000:]
+    _check_exactly_once(results, n, ids)
