@@ -59,6 +59,9 @@ logger = logging.getLogger("llama_client.batch")
 
 #: most result lines written with one fsync
 _GROUP = 512
+#: most answers waiting to be written: past it nothing new starts until the disk catches up
+#: (a bound on memory, and on what is bought while a write is failing)
+_MAX_UNWRITTEN = 2048
 
 
 @dataclass(frozen=True)
@@ -351,7 +354,7 @@ class BatchEngine:
                     continue
                 now = self._clock()
                 delay: float | None = None
-                while len(self._tasks) < self.limiter.limit:
+                while len(self._tasks) < self.limiter.limit and len(self._lines) < _MAX_UNWRITTEN:
                     item = held
                     held = None
                     if item is None and self._retry and self._retry[0][0] <= now:
@@ -566,3 +569,5 @@ class BatchEngine:
                 return
             for count in counts:
                 count()
+            if self._wake is not None:
+                self._wake.set()  # room for new work again
