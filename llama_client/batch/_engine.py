@@ -319,6 +319,8 @@ class BatchEngine:
         self._flushing: asyncio.Task[None] | None = None
         #: a write that failed (disk full, file gone): the run stops and raises it
         self._write_error: OSError | None = None
+        #: answers encoded but not yet on disk (queued or being written)
+        self._unwritten = 0
 
     # -- control ----------------------------------------------------------------------------
 
@@ -354,7 +356,7 @@ class BatchEngine:
                     continue
                 now = self._clock()
                 delay: float | None = None
-                while len(self._tasks) < self.limiter.limit and len(self._lines) < _MAX_UNWRITTEN:
+                while len(self._tasks) < self.limiter.limit and self._unwritten < _MAX_UNWRITTEN:
                     item = held
                     held = None
                     if item is None and self._retry and self._retry[0][0] <= now:
@@ -548,6 +550,7 @@ class BatchEngine:
     def _write(self, record: Mapping[str, Any], count: Callable[[], None]) -> None:
         self._lines.append(encode_result(record))
         self._counts.append(count)
+        self._unwritten += 1
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush_all())
 
@@ -567,6 +570,7 @@ class BatchEngine:
                 self._write_error = exc
                 self.stop(now=True)
                 return
+            self._unwritten -= len(counts)
             for count in counts:
                 count()
             if self._wake is not None:

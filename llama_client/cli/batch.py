@@ -415,6 +415,12 @@ def export(
 )
 @client_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--rough",
+    is_flag=True,
+    help="Estimate prompt tokens from the text length instead of counting them with the "
+    "Llama 3 tokenizer (faster; the count needs llama-client[tokens]).",
+)
 @_settings_options
 def dry_run_command(
     input_path: Path,
@@ -423,6 +429,7 @@ def dry_run_command(
     base_url: str | None,
     model: str | None,
     as_json: bool,
+    rough: bool,
     params: tuple[str, ...],
     price: tuple[float, float] | None,
     completion_tokens: int,
@@ -445,7 +452,9 @@ def dry_run_command(
         prices=_prices(price, chosen),
     )
     try:
-        report = dry_run(input_path, settings, provider=name, model=chosen, run_dir=run_dir)
+        report = dry_run(
+            input_path, settings, provider=name, model=chosen, run_dir=run_dir, exact=not rough
+        )
     except BatchStateError as exc:
         raise _StateError(str(exc)) from None
     data = report.as_dict()
@@ -455,7 +464,8 @@ def dry_run_command(
     click.echo(
         f"requests:  {report.requests} ({report.pending} to send, {report.done} done before)"
     )
-    click.echo(f"tokens:    ~{report.prompt_tokens} prompt (estimate), "
+    how = "counted, Llama 3 tokenizer" if report.exact_tokens else "estimate: text length / 4"
+    click.echo(f"tokens:    {report.prompt_tokens} prompt ({how}), "
                f"<= {report.completion_tokens} completion (max_tokens)")  # fmt: skip
     if report.cost is None:
         click.echo(f"cost:      unknown: no price for {report.model!r} on {report.provider!r} "

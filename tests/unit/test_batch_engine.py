@@ -324,6 +324,20 @@ def test_dry_run_counts_and_prices_without_sending(tmp_path: Path) -> None:
     assert data["to_send"] == 10 and data["price"]["source"] == "override"
 
 
+def test_dry_run_counts_prompt_tokens_with_the_llama_tokenizer(tmp_path: Path) -> None:
+    pytest.importorskip("tiktoken")
+    pytest.importorskip("llama_models")
+    from llama_client.tokens import count_tokens
+
+    src = _input(tmp_path, 3)
+    exact = dry_run(src, provider="vllm", model="llama-3.1-8b-instruct")
+    rough = dry_run(src, provider="vllm", model="llama-3.1-8b-instruct", exact=False)
+    expected = sum(count_tokens([{"role": "user", "content": f"p{i}"}]) for i in range(3))
+    assert exact.exact_tokens and exact.prompt_tokens == expected
+    assert not rough.exact_tokens and rough.prompt_tokens != expected
+    assert abs(rough.prompt_tokens - expected) <= 3 * 5  # the rough estimate is close here
+
+
 def test_dry_run_without_a_known_price_says_so(tmp_path: Path) -> None:
     report = dry_run(_input(tmp_path, 2), provider="vllm", model="my-finetune")
     assert report.price is None and report.cost is None
