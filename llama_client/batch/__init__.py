@@ -51,6 +51,7 @@ from ._run import (
     results_files,
     run_status,
 )
+from ._safety_filter import SafetyTally, safety_filter
 
 __all__ = [
     "FORMATS",
@@ -74,6 +75,7 @@ __all__ = [
     "ResultRecord",
     "ResultsState",
     "RunStatus",
+    "SafetyTally",
     "body_hash",
     "dry_run",
     "estimate_prompt_tokens",
@@ -89,6 +91,7 @@ __all__ = [
     "request_from",
     "results_files",
     "run_status",
+    "safety_filter",
     "scan_input",
     "scan_results",
 ]

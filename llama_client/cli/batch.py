@@ -32,9 +32,11 @@ from ..batch import (
     BatchSettings,
     BatchStateError,
     BatchStats,
+    SafetyTally,
     dry_run,
     export_run,
     run_status,
+    safety_filter,
 )
 from ._common import client_options, is_tty
 from ._exit import EXIT_FAILED_ITEMS, EXIT_INTERRUPTED, EXIT_IO_ERROR, EXIT_OK
@@ -380,6 +382,15 @@ def status(run_dir: Path, as_json: bool) -> None:
     default=None,
     help="The input file, if it moved since the run.",
 )
+@click.option(
+    "--safety-model",
+    default=None,
+    metavar="GUARD",
+    help="Keep only answers this Llama Guard model finds safe (e.g. llama-guard-3-8b), asked "
+    "once per answer on the server given by -p/--base-url (default: the LLAMA_* settings).",
+)
+@click.option("-p", "--provider", help="The guard's provider (with --safety-model).")
+@click.option("--base-url", help="The guard's server URL (with --safety-model).")
 def export(
     run_dir: Path,
     out_path: Path,
@@ -387,20 +398,47 @@ def export(
     finish_reasons: tuple[str, ...],
     any_finish_reason: bool,
     input_path: Path | None,
+    safety_model: str | None,
+    provider: str | None,
+    base_url: str | None,
 ) -> None:
     """Write the answers in RUN_DIR as a training file OUT (input order kept)."""
     reasons: tuple[str, ...] | None = None if any_finish_reason else (finish_reasons or ("stop",))
+    filters = []
+    tally = SafetyTally()
+    guard = None
+    if safety_model:
+        from ..client import LlamaClient
+
+        guard = LlamaClient(provider=provider, base_url=base_url)
+        filters.append(safety_filter(guard, model=safety_model, tally=tally))
     try:
-        report = export_run(run_dir, out_path, fmt, input_path=input_path, finish_reasons=reasons)  # type: ignore[arg-type]
+        report = export_run(
+            run_dir,
+            out_path,
+            fmt,  # type: ignore[arg-type]
+            input_path=input_path,
+            finish_reasons=reasons,
+            filters=filters,
+        )
     except BatchStateError as exc:
         raise _StateError(str(exc)) from None
+    finally:
+        if guard is not None:
+            guard.close()
+    if safety_model:
+        codes = ", ".join(f"{c} {n}" for c, n in sorted(tally.codes.items())) or "none"
+        click.echo(
+            f"{safety_model}: {tally.checked} answers checked, {tally.unsafe} unsafe "
+            f"(categories: {codes})"
+        )
     data = report.as_dict()
     skipped = ", ".join(f"{n} {r}" for r, n in data["skipped_finish_reason"].items()) or "none"
     click.echo(
         f"wrote {report.written} examples to {out_path}; left out: finish reason {skipped}, "
         f"{report.failed} failed, {report.missing} not run, "
         f"{report.not_representable} not representable in {fmt}, {report.empty} empty, "
-        f"{report.filtered} filtered"
+        f"{report.filtered} filtered (unsafe)"
     )
 
 
