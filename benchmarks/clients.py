@@ -532,7 +532,13 @@ class LlamaClientSDK:
                 async with AsyncLlamaClient(
                     base_url=url, api_key="sk-bench", model=MODEL, transport=self.transport
                 ) as client:
-                    await client.chat.completions.create(messages=MESSAGES, max_tokens=128)
+                    # the same warm-up as the floors' (_run_concurrently): a full pool
+                    await asyncio.gather(
+                        *(
+                            client.chat.completions.create(messages=MESSAGES, max_tokens=128)
+                            for _ in range(concurrency)
+                        )
+                    )
                     settings = BatchSettings(concurrency=concurrency, defaults={"max_tokens": 128})
                     job = BatchJob(client, path, os.path.join(tmp, "run"), settings)
                     _mark()  # the job's own reading of the input is part of what is measured
