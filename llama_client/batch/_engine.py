@@ -51,7 +51,9 @@ from ._limiter import AdaptiveLimiter
 
 if TYPE_CHECKING:
     from .._async.client import AsyncLlamaClient
+    from .._response import APIResponse
     from ..pricing import Price
+    from ..types.chat import ChatCompletion
 
 __all__ = ["BatchEngine", "BatchSettings", "BatchStats"]
 
@@ -451,8 +453,16 @@ class BatchEngine:
         except Exception as exc:
             self._failed_attempt(item, exc)
             return
-        now = self._clock()
-        self.limiter.succeeded(now, raw.rate_limit)
+        self.limiter.succeeded(self._clock(), raw.rate_limit)
+        try:
+            self._answered(item, raw, completion)
+        except Exception as exc:  # an answer that cannot be stored: recorded as a failure
+            self._record_failure(item, exc)
+
+    def _answered(
+        self, item: _Item, raw: APIResponse[ChatCompletion], completion: ChatCompletion
+    ) -> None:
+        request = item.request
         body = completion.model_dump(mode="json", exclude_unset=True)
         usage = completion.usage
         prompt = usage.prompt_tokens if usage is not None else 0

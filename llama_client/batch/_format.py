@@ -286,8 +286,28 @@ def encode_result(record: Mapping[str, Any]) -> bytes:
     try:
         return (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     except ValueError:  # NaN / inf (ValueError) or a lone surrogate (UnicodeEncodeError)
-        text = json.dumps(_finite(record), ensure_ascii=True, allow_nan=False)
+        try:
+            text = json.dumps(_finite(record), ensure_ascii=True, allow_nan=False)
+        except RecursionError:
+            text = json.dumps(_without_bodies(record), ensure_ascii=True, allow_nan=False)
         return (text + "\n").encode("ascii")
+    except RecursionError:  # a server body nested deeper than JSON can be written back
+        text = json.dumps(_without_bodies(record), ensure_ascii=True, allow_nan=False)
+        return (text + "\n").encode("ascii")
+
+
+_TOO_DEEP = "<omitted: the server's body is nested too deeply to store>"
+
+
+def _without_bodies(record: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    response = out.get("response")
+    if isinstance(response, dict) and "body" in response:
+        out["response"] = {**response, "body": _TOO_DEEP}
+    error = out.get("error")
+    if isinstance(error, dict) and "body" in error:
+        out["error"] = {**error, "body": _TOO_DEEP}
+    return out
 
 
 def _int(value: object) -> int:

@@ -400,3 +400,22 @@ async def test_a_results_file_that_cannot_be_written_stops_the_run(
     monkeypatch.setattr(_engine, "append_durably", real)
     rest = await _run(tmp_path, src)
     assert rest.stats.total == 1000 - written and rest.status == "complete"
+
+
+@respx.mock
+async def test_an_answer_that_cannot_be_stored_is_recorded_as_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_client.batch import _engine
+
+    respx.post(URL).mock(side_effect=_echo())
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("cannot store this answer")
+
+    monkeypatch.setattr(_engine, "success_line", broken)
+    job = await _run(tmp_path, _input(tmp_path, 2))
+    rows = _lines(tmp_path / "run" / "results.jsonl")
+    assert len(rows) == 2 and job.stats.failed == 2
+    assert all(r["error"]["code"] == "internal_error" for r in rows)
+    assert "cannot store this answer" in rows[0]["error"]["message"]

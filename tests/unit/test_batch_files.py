@@ -181,6 +181,17 @@ def test_encoded_lines_are_strict_json_even_from_hostile_values() -> None:
     assert encode_result({"d": "é"}) == '{"d": "é"}\n'.encode()
 
 
+def test_a_body_nested_too_deeply_is_replaced_by_a_note_not_a_crash() -> None:
+    deep: object = "x"
+    for _ in range(100_000):
+        deep = [deep]
+    req = parse_line(json.dumps(openai_line("q")), 1)
+    line = encode_result(failure_line(req, "invalid_response", "bad", status_code=200, body=deep))
+    row = json.loads(line)
+    assert row["response"]["body"].startswith("<omitted") and row["custom_id"] == "q"
+    assert row["error"]["code"] == "invalid_response"
+
+
 def test_parse_result_reads_status_finish_and_usage() -> None:
     body = {
         "choices": [{"finish_reason": "length", "message": {"content": "x"}}],
