@@ -25,6 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
         "structured_output.py",
         "providers.py",
         "tokens.py",
+        "distill.py",
     ],
 )
 def test_example_runs(name: str, model: str) -> None:

@@ -44,6 +44,7 @@ EXPECTED = {
         "(the final reply has no text)",
     ],
     "guarded_chat.py": ["The guard gave no verdict"],
+    "distill.py": ["(the teacher gave no usable answer)", "15 without text"],
     "local_vllm.py": [NO_TEXT, "serving " + MODEL],
     "providers.py": [NO_TEXT],
     "quickstart.py": [NO_TEXT],
