@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LlamaClientError
+from ..errors import InvalidRequestError, LlamaClientError
 
 __all__ = [
     "CHAT_URLS",
@@ -62,11 +62,11 @@ MAX_CUSTOM_ID = 512
 MAX_LISTED = 20
 
 
-class BatchInputError(LlamaClientError, ValueError):
+class BatchInputError(InvalidRequestError):
     """The input file has lines that cannot be run; nothing was sent.
 
     ``problems`` lists ``(line_number, message)`` (1-based lines, at most 20 listed; ``total``
-    counts them all).
+    counts them all). ``field`` is ``"input"``.
     """
 
     def __init__(self, problems: list[tuple[int, str]], total: int | None = None) -> None:
@@ -74,7 +74,7 @@ class BatchInputError(LlamaClientError, ValueError):
         self.total = len(problems) if total is None else total
         shown = "; ".join(f"line {n}: {msg}" for n, msg in problems[:MAX_LISTED])
         more = f" (and {self.total - MAX_LISTED} more)" if self.total > MAX_LISTED else ""
-        super().__init__(f"{self.total} bad input line(s): {shown}{more}")
+        super().__init__("input", f"{self.total} bad line(s): {shown}{more}")
 
 
 class DuplicateCustomIdError(BatchInputError):

@@ -203,6 +203,8 @@ class BatchJob:
     ``state_paths`` are more results files whose answers count as done (e.g. other shards'
     files). ``limiter`` replaces the one built from ``settings`` (a shared budget).
     ``on_progress(stats)`` is called about every ``progress_interval`` seconds and at the end.
+    ``engine_factory(job)`` builds the engine instead of :class:`BatchEngine` (same surface:
+    ``run(requests)``, ``stop(now=)``, ``stopped``, ``limiter``, ``stats``).
     :meth:`stop` (from a signal handler, another task) stops cleanly; run again to resume.
     """
 
@@ -219,6 +221,7 @@ class BatchJob:
         manifest: bool = True,
         on_progress: Callable[[BatchStats], None] | None = None,
         progress_interval: float = 1.0,
+        engine_factory: Callable[[BatchJob], BatchEngine] | None = None,
     ) -> None:
         self.client = client
         self.input_path = Path(input_path)
@@ -234,6 +237,7 @@ class BatchJob:
         self._on_progress = on_progress
         self._interval = progress_interval
         self._engine: BatchEngine | None = None
+        self._engine_factory = engine_factory
         self._stop_requested = False
         self._created = _now()
 
@@ -289,13 +293,7 @@ class BatchJob:
         if self.scan is None:
             self.prepare()
         assert self.scan is not None
-        engine = BatchEngine(
-            self.client,
-            self.results_path,
-            self.settings,
-            limiter=self._limiter,
-            stats=self.stats,
-        )
+        engine = self._make_engine()
         self._engine = engine
         if self._stop_requested:
             engine.stop()
@@ -324,6 +322,20 @@ class BatchJob:
             if self._on_progress is not None:
                 self._on_progress(self.stats)
         return self.stats
+
+    def _make_engine(self) -> BatchEngine:
+        """The engine that sends (``engine_factory(job)`` when given: e.g. one that spreads
+        the requests over Ray workers). It must append to :attr:`results_path` and update
+        :attr:`stats`; everything else (state, manifest, progress) stays the job's."""
+        if self._engine_factory is not None:
+            return self._engine_factory(self)
+        return BatchEngine(
+            self.client,
+            self.results_path,
+            self.settings,
+            limiter=self._limiter,
+            stats=self.stats,
+        )
 
     async def _tick(self) -> None:
         last_manifest = asyncio.get_running_loop().time()

@@ -1,0 +1,185 @@
+"""``llama-client batch``: run / status / export / dry-run through click's CliRunner (stdout
+is not a terminal there: plain progress lines) against respx, and their exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from click.testing import CliRunner, Result
+
+from llama_client.batch import BatchStats
+from llama_client.cli import cli
+from llama_client.cli._exit import (
+    EXIT_FAILED_ITEMS,
+    EXIT_IO_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from llama_client.cli.batch import format_line, parse_params
+from tests.wire import LOCAL_BASE_URL, completion_body
+
+SECRET = "sk-batch-cli-5ecret"
+
+
+@pytest.fixture
+def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
+    monkeypatch.setenv("LLAMA_BASE_URL", LOCAL_BASE_URL)
+    monkeypatch.setenv("LLAMA_MODEL", "m")
+    monkeypatch.setenv("LLAMA_API_KEY", SECRET)
+    with respx.mock(base_url=LOCAL_BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["batch", *args])
+
+
+def _input(tmp_path: Path, *prompts: str) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    return path
+
+
+def _answer(request: httpx.Request) -> httpx.Response:
+    prompt = json.loads(request.content)["messages"][-1]["content"]
+    if prompt == "fail":
+        return httpx.Response(400, json={"error": {"message": "refused", "code": 400}})
+    return httpx.Response(200, json=completion_body(f"A:{prompt}", usage=(100, 10)))
+
+
+def test_run_status_export_end_to_end(mock: respx.MockRouter, tmp_path: Path) -> None:
+    route = mock.post("/chat/completions").mock(side_effect=_answer)
+    src = _input(tmp_path, "a", "b", "c")
+    out = tmp_path / "run"
+    args = ("run", str(src), "-o", str(out), "--price", "1", "2", "--param", "temperature=0.5")
+    result = run(*args)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "3/3 done" in result.output  # the plain progress line (not a terminal)
+    assert "complete: 3 answered" in result.output
+    assert SECRET not in result.output
+    assert json.loads(route.calls[0].request.content)["temperature"] == 0.5
+
+    again = run(*args)
+    assert again.exit_code == EXIT_OK and route.call_count == 3  # resumed: nothing to send
+
+    status = run("status", str(out))
+    assert status.exit_code == EXIT_OK
+    assert "answered:  3" in status.output and "300 prompt" in status.output
+    assert "~$0.0004" in status.output  # 300 x $1 + 30 x $2 per 1M
+    data = json.loads(run("status", str(out), "--json").output)
+    assert data["succeeded"] == 3 and data["status"] == "complete"
+
+    train = tmp_path / "train.jsonl"
+    exported = run("export", str(out), str(train), "-f", "sharegpt")
+    assert exported.exit_code == EXIT_OK and "wrote 3 examples" in exported.output
+    first = json.loads(train.read_text().splitlines()[0])
+    assert first["conversations"][-1] == {"from": "gpt", "value": "A:a"}
+
+
+def test_failed_items_exit_3_and_retry_failed_sends_them_again(
+    mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    route = mock.post("/chat/completions").mock(side_effect=_answer)
+    src = _input(tmp_path, "ok", "fail")
+    out = tmp_path / "run"
+    result = run("run", str(src), "-o", str(out))
+    assert result.exit_code == EXIT_FAILED_ITEMS, result.output
+    assert "1 failed" in result.output
+    assert run("run", str(src), "-o", str(out)).exit_code == EXIT_FAILED_ITEMS
+    assert route.call_count == 2  # the recorded failure is not re-sent by default
+    route.mock(side_effect=lambda r: httpx.Response(200, json=completion_body("now ok")))
+    assert run("run", str(src), "-o", str(out), "--retry-failed").exit_code == EXIT_OK
+    assert route.call_count == 3
+
+
+def test_bad_input_exits_2_before_sending(mock: respx.MockRouter, tmp_path: Path) -> None:
+    route = mock.post("/chat/completions").mock(side_effect=_answer)
+    src = _input(tmp_path, "same", "same")
+    result = run("run", str(src), "-o", str(tmp_path / "run"))
+    assert result.exit_code == EXIT_USAGE
+    assert "repeated on lines 1, 2" in result.output
+    assert route.call_count == 0
+    assert run("dry-run", str(src)).exit_code == EXIT_USAGE
+
+
+def test_status_of_a_directory_that_is_no_run_exits_74(tmp_path: Path) -> None:
+    result = run("status", str(tmp_path))
+    assert result.exit_code == EXIT_IO_ERROR and "no manifest" in result.output
+
+
+def test_dry_run_estimates_without_a_key_or_a_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    src = _input(tmp_path, "x" * 400, "y")
+    with respx.mock(assert_all_called=False) as router:
+        anything = router.route()
+        result = run(
+            "dry-run",
+            str(src),
+            "-p",
+            "groq",
+            "-m",
+            "llama-3.1-8b-instruct",
+            "--param",
+            "max_tokens=10",
+            "--json",
+        )
+        assert anything.call_count == 0
+    assert result.exit_code == EXIT_OK, result.output
+    data = json.loads(result.output)
+    assert data["requests"] == 2 and data["estimated_completion_tokens_at_most"] == 20
+    assert data["estimated_cost_usd_at_most"] > 0
+    plain = run("dry-run", str(src), "-m", "my-model")
+    assert "cost:      unknown" in plain.output and "nothing was sent" in plain.output
+
+
+def test_parse_params_reads_json_values() -> None:
+    assert parse_params(("temperature=0.7", 'stop=["x"]', "user=bob", "seed=3")) == {
+        "temperature": 0.7,
+        "stop": ["x"],
+        "user": "bob",
+        "seed": 3,
+    }
+    with pytest.raises(Exception, match="key=value"):
+        parse_params(("oops",))
+
+
+def test_progress_line_shows_every_figure() -> None:
+    stats = BatchStats(total=10, done=4, in_flight=3, rate_limited=2, failed=1, errors=5)
+    line = format_line(stats)
+    for part in (
+        "4/10 done",
+        "req/s",
+        "tok/s",
+        "3 in flight",
+        "2 429s",
+        "1 failed",
+        "cost n/a",
+        "ETA",
+    ):
+        assert part in line
+
+
+def test_export_filters_by_finish_reason(mock: respx.MockRouter, tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        prompt = json.loads(request.content)["messages"][-1]["content"]
+        finish = "length" if prompt == "long" else "stop"
+        return httpx.Response(200, json=completion_body("x", finish_reason=finish))
+
+    mock.post("/chat/completions").mock(side_effect=answer)
+    src = _input(tmp_path, "short", "long")
+    out = tmp_path / "run"
+    assert run("run", str(src), "-o", str(out)).exit_code == EXIT_OK
+    train = tmp_path / "t.jsonl"
+    result = run("export", str(out), str(train))
+    assert "wrote 1 examples" in result.output and "1 length" in result.output
+    result = run("export", str(out), str(train), "--any-finish-reason")
+    assert "wrote 2 examples" in result.output
+    result = run("export", str(out), str(train), "--finish-reason", "length", "-f", "alpaca")
+    assert "wrote 1 examples" in result.output
