@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .._async.client import AsyncLlamaClient
     from ._run import BatchJob
 
-__all__ = ["RayBatchEngine", "ray_engine"]
+__all__ = ["RayBatchEngine", "ray_engine", "start_ray"]
 
 logger = logging.getLogger("llama_client.batch")
 
@@ -60,6 +60,36 @@ def _import_ray() -> Any:
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
     return ray
+
+
+def start_ray(address: str | None = None) -> bool:
+    """Connect to the Ray cluster at ``address`` (else ``RAY_ADDRESS``, else a new local
+    one) unless Ray is initialised already; True when this call started it (then
+    ``ray.shutdown()`` is the caller's). ImportError naming the extra without ray."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    logger.info("ray: %s", ray.cluster_resources())
+    return True
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """What a worker raised, out of Ray's wrapping (its message repeats the remote traceback)."""
+    from ..errors import LlamaClientError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "cause", None)
+        if isinstance(inner, BaseException):
+            current = inner
+            continue
+        if isinstance(current, (LlamaClientError, OSError)):
+            return current
+        current = current.__cause__
+    return exc
 
 
 class _ClientRecipe:
@@ -103,10 +133,30 @@ def worker_settings(settings: BatchSettings, workers: int) -> BatchSettings:
     )
 
 
+class _Switch:
+    """A tiny Ray actor: set when the driver stops, read by the workers before each batch."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def set(self) -> None:
+        self.on = True
+
+    def stopped(self) -> bool:
+        return self.on
+
+
+#: What a worker returns for a batch it did not send (the driver stopped): one empty line,
+#: so that every batch has the same columns and types.
+def _skipped() -> dict[str, list[Any]]:
+    return {"line": [b""], "rate_limited": [0], "errors": [0], "retries": [0]}
+
+
 class _EngineWorker:
     """A Ray Data actor: a client, a limiter, and a BatchEngine run per batch of rows."""
 
-    def __init__(self, recipe: _ClientRecipe, settings: BatchSettings) -> None:
+    def __init__(self, recipe: _ClientRecipe, settings: BatchSettings, switch: Any = None) -> None:
+        self._switch = switch
         self._loop = asyncio.new_event_loop()
         self._client = recipe.build()
         self._settings = settings
@@ -116,6 +166,11 @@ class _EngineWorker:
         self._path = Path(name)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        if self._switch is not None:
+            import ray
+
+            if ray.get(self._switch.stopped.remote()):
+                return _skipped()
         requests = [
             BatchRequest(str(custom_id), int(line), json.loads(body), str(digest))
             for custom_id, line, body, digest in zip(
@@ -129,6 +184,8 @@ class _EngineWorker:
         )
         self._loop.run_until_complete(engine.run(requests))
         lines = self._path.read_bytes().splitlines(keepends=True)
+        if not lines:
+            return _skipped()
         counters = [0] * len(lines)
         if lines:
             counters[0] = 1
@@ -215,9 +272,7 @@ class RayBatchEngine:
         self.stats = stats or BatchStats()
         self._recipe = _ClientRecipe(client)
         self._ray = _import_ray()
-        if not self._ray.is_initialized():
-            self._ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            logger.info("ray started: %s", self._ray.cluster_resources())
+        start_ray(address)
         _quiet_ray_data(self._ray)
         cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
         self.workers = workers or max(1, int(cpus))
@@ -231,12 +286,15 @@ class RayBatchEngine:
         self._stopping = False
         self._abort = False
         self._wake: asyncio.Event | None = None
+        self._switch: Any = None
 
     def stop(self, *, now: bool = False) -> None:
         """Hand Ray no more work; keep what comes back (``now=True``: stop reading too).
         What was not written is sent again by the next run."""
         self._stopping = True
         self._abort = self._abort or now
+        if self._switch is not None:
+            self._switch.set.remote()  # workers send no batch they have not started
         if self._wake is not None:
             self._wake.set()
 
@@ -248,6 +306,9 @@ class RayBatchEngine:
         """Send every request through the workers and append each result line."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._switch = self._ray.remote(num_cpus=0)(_Switch).remote()
+        if self._stopping:
+            self._switch.set.remote()
         fd = open_for_append(self.results_path)
         try:
             for window in _windows(requests, self.window):
@@ -271,6 +332,7 @@ class RayBatchEngine:
             fn_constructor_kwargs={
                 "recipe": self._recipe,
                 "settings": self._worker_settings,
+                "switch": self._switch,
             },
             batch_size=self.batch_size,
             batch_format="numpy",
@@ -297,15 +359,16 @@ class RayBatchEngine:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
         threading.Thread(target=pull, name="llama-client-ray-pull", daemon=True).start()
-        while True:
-            item = await self._next(queue)
-            if item is None:  # stopped now
-                return
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            await self._append(loop, fd, item)
+        try:
+            while True:
+                item = await self._next(queue)
+                if item is None or item is _DONE:  # None: stopped now
+                    return
+                if isinstance(item, BaseException):
+                    raise _cause(item) from None
+                await self._append(loop, fd, item)
+        finally:
+            self.stats.in_flight = 0  # what did not come back is sent again by the next run
 
     async def _next(self, queue: asyncio.Queue[Any]) -> Any:
         assert self._wake is not None
@@ -324,7 +387,7 @@ class RayBatchEngine:
             self._wake.clear()
 
     async def _append(self, loop: asyncio.AbstractEventLoop, fd: int, batch: Any) -> None:
-        lines = [bytes(line) for line in batch["line"]]
+        lines = [bytes(line) for line in batch["line"] if len(line)]
         if not lines:
             return
         await loop.run_in_executor(None, append_durably, fd, b"".join(lines))
