@@ -211,8 +211,8 @@ def _quiet_ray_data(ray: Any) -> None:
     (the job has its progress display); they come back with DEBUG logging."""
     if logger.isEnabledFor(logging.DEBUG):
         return
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def _row(request: BatchRequest) -> dict[str, Any]:
@@ -325,7 +325,9 @@ class RayBatchEngine:
         ray = self._ray
         from ray.data import ActorPoolStrategy
 
-        blocks = max(1, math.ceil(len(window) / self.batch_size))
+        # a small job still spreads over every worker
+        batch_size = min(self.batch_size, max(1, math.ceil(len(window) / self.workers)))
+        blocks = max(1, math.ceil(len(window) / batch_size))
         rows = ray.data.from_items([_row(r) for r in window], override_num_blocks=blocks)
         return rows.map_batches(
             _EngineWorker,
@@ -334,7 +336,7 @@ class RayBatchEngine:
                 "settings": self._worker_settings,
                 "switch": self._switch,
             },
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             batch_format="numpy",
             compute=ActorPoolStrategy(size=self.workers),
             num_cpus=self._cpus_per_worker,
