@@ -390,3 +390,9 @@ def test_python_dash_m_and_the_missing_extra() -> None:
     assert done.stderr.strip() == (
         "Error: the llama-client command line needs click: pip install 'llama-client[cli]'"
     )
+
+
+def test_the_console_script_is_declared() -> None:
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '\n[project.scripts]\nllama-client = "llama_client.cli:main"\n' in text
+    assert 'cli = ["click>=8.1", "rich>=13.7"]' in text
