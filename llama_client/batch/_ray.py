@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._engine import BatchEngine, BatchSettings, BatchStats
 from ._files import append_durably, open_for_append
-from ._format import BatchRequest, canonical_json, parse_result
+from ._format import BatchRequest, ResultRecord, canonical_json, parse_result
 from ._limiter import AdaptiveLimiter
 
 if TYPE_CHECKING:
     from .._async.client import AsyncLlamaClient
     from ._run import BatchJob
 
-__all__ = ["RayBatchEngine", "ray_engine", "start_ray"]
+__all__ = ["RayBatchEngine", "accept_lines", "ray_engine", "start_ray"]
 
 logger = logging.getLogger("llama_client.batch")
 
@@ -346,6 +346,7 @@ class RayBatchEngine:
         self, loop: asyncio.AbstractEventLoop, fd: int, window: list[BatchRequest]
     ) -> None:
         dataset = self._dataset(window)
+        pending = {r.custom_id: r.body_hash for r in window}
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self.stats.in_flight = len(window)
 
@@ -368,7 +369,7 @@ class RayBatchEngine:
                     return
                 if isinstance(item, BaseException):
                     raise _cause(item) from None
-                await self._append(loop, fd, item)
+                await self._append(loop, fd, item, pending)
         finally:
             self.stats.in_flight = 0  # what did not come back is sent again by the next run
 
@@ -388,14 +389,15 @@ class RayBatchEngine:
             getter.cancel()
             self._wake.clear()
 
-    async def _append(self, loop: asyncio.AbstractEventLoop, fd: int, batch: Any) -> None:
-        lines = [bytes(line) for line in batch["line"] if len(line)]
-        if not lines:
-            return
-        await loop.run_in_executor(None, append_durably, fd, b"".join(lines))
+    async def _append(
+        self, loop: asyncio.AbstractEventLoop, fd: int, batch: Any, pending: dict[str, str]
+    ) -> None:
+        accepted = accept_lines(batch["line"], pending, str(self.results_path))
+        if accepted:
+            data = b"".join(line for line, _ in accepted)
+            await loop.run_in_executor(None, append_durably, fd, data)
         s = self.stats
-        for index, line in enumerate(lines):
-            record = parse_result(line, f"{self.results_path} (from a Ray worker, row {index})")
+        for _, record in accepted:  # counted once on disk, as the engine counts
             s.done += 1
             s.in_flight -= 1
             if record.ok:
@@ -412,6 +414,35 @@ class RayBatchEngine:
         s.rate_limited += int(sum(batch["rate_limited"]))
         s.errors += int(sum(batch["errors"]))
         s.retries += int(sum(batch["retries"]))
+
+
+def accept_lines(
+    lines: Iterable[Any], pending: dict[str, str], where: str
+) -> list[tuple[bytes, ResultRecord]]:
+    """The result lines a worker returned that answer a request of this window not answered
+    yet (``pending``: custom_id → body hash, emptied as answers arrive), checked before
+    anything is written: an id answered twice (a task Ray ran again) or an answer to no
+    request sent is dropped with a warning, so the results file holds each id once
+    whatever the workers return. A line that is not a result line is a bug:
+    :class:`BatchStateError`, and nothing of its batch is written."""
+    accepted: list[tuple[bytes, ResultRecord]] = []
+    for index, raw in enumerate(lines):
+        line = bytes(raw)
+        if not line.strip():
+            continue  # a skipped batch's placeholder
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        record = parse_result(line, f"{where} (from a Ray worker, row {index})")
+        if pending.get(record.custom_id) != record.body_hash:
+            logger.warning(
+                "a Ray worker returned %s %s; dropped",
+                record.custom_id[:100],
+                "twice or unasked for" if record.custom_id not in pending else "with another body",
+            )
+            continue
+        del pending[record.custom_id]
+        accepted.append((line, record))
+    return accepted
 
 
 def ray_engine(

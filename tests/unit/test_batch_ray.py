@@ -177,3 +177,26 @@ def test_cli_ray_options_need_ray(tmp_path: Path) -> None:
     )
     assert result.exit_code == EXIT_USAGE
     assert "--workers go with --ray" in result.stderr
+
+
+def test_the_driver_writes_each_id_once_whatever_the_workers_return(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llama_client.batch import BatchStateError
+    from llama_client.batch._format import encode_result, success_line
+    from llama_client.batch._ray import accept_lines
+
+    requests = list(iter_requests(_input(tmp_path, 3), {"model": "m"}))
+    lines = [encode_result(success_line(r, completion_body("x"), status_code=200, request_id=None, attempts=1, provider="vllm")) for r in requests]  # fmt: skip
+    pending = {r.custom_id: r.body_hash for r in requests}
+    first = accept_lines([lines[0], b"", lines[1].rstrip(b"\n")], pending, "results.jsonl")
+    assert [line for line, _ in first] == [lines[0], lines[1]]  # newline restored
+    assert [record.custom_id for _, record in first] == [r.custom_id for r in requests[:2]]
+    # the same answer again (a task Ray ran twice) and an answer to nothing sent: dropped
+    stranger = lines[2].replace(requests[2].custom_id.encode(), b"auto-not-sent")
+    again = accept_lines([lines[0], stranger, lines[2]], pending, "results.jsonl")
+    assert [record.custom_id for _, record in again] == [requests[2].custom_id]
+    assert pending == {}
+    assert caplog.text.count("a Ray worker returned") == 2
+    with pytest.raises(BatchStateError, match="from a Ray worker"):
+        accept_lines([b"not json\n"], {}, "results.jsonl")
