@@ -276,6 +276,41 @@ class RawAiohttp:
 
         return _run_concurrently(make, total, concurrency)
 
+    def batch(self, url: str, total: int, concurrency: int) -> int:
+        """The batch scenario's floor: a bare loop, nothing written, no resume."""
+        return self.async_many(url, total, concurrency)
+
+
+class InMemoryLines:
+    """The naive way to read a batch input: every line parsed into one list (what
+    ``batch_completion``-style helpers hold); the floor of the ``batch_input`` scenario."""
+
+    module = "json"
+
+    def batch_input(self, url: str, lines: int) -> int:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _batch_input(tmp, lines)
+            _mark()
+            with open(path, "rb") as f:
+                rows = [json.loads(line) for line in f]
+            assert len(rows) == lines
+        return lines
+
+
+def _batch_input(directory: str, lines: int) -> str:
+    """A batch input file of ``lines`` OpenAI batch lines (~300 bytes each)."""
+    path = os.path.join(directory, "input.jsonl")
+    with open(path, "w") as f:
+        for i in range(lines):
+            body = {
+                "messages": [*MESSAGES[:1], {"role": "user", "content": f"Question {i}: foxes?"}]
+            }
+            f.write(json.dumps({"custom_id": f"q{i}", "method": "POST",
+                                "url": "/v1/chat/completions", "body": body}) + "\n")  # fmt: skip
+    return path
+
 
 # --------------------------------------------------------------------------- this SDK
 
@@ -387,12 +422,56 @@ class LlamaClientSDK:
             bclient.close()
         return samples
 
+    def batch(self, url: str, total: int, concurrency: int) -> int:
+        """A batch job (``llama_client.batch``): input file in, durable results file out."""
+        import asyncio
+        import tempfile
+
+        from llama_client import AsyncLlamaClient
+        from llama_client.batch import BatchJob, BatchSettings
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _batch_input(tmp, total)
+
+            async def main() -> None:
+                async with AsyncLlamaClient(
+                    base_url=url, api_key="sk-bench", model=MODEL, transport=self.transport
+                ) as client:
+                    await client.chat.completions.create(messages=MESSAGES, max_tokens=128)
+                    settings = BatchSettings(concurrency=concurrency, defaults={"max_tokens": 128})
+                    job = BatchJob(client, path, os.path.join(tmp, "run"), settings)
+                    _mark()  # the job's own reading of the input is part of what is measured
+                    await job.run()
+                    assert job.stats.succeeded == total, job.stats.as_dict()
+
+            asyncio.run(main())
+        return total
+
+    def batch_input(self, url: str, lines: int) -> int:
+        """Everything a run holds for its input and state, without sending: the input
+        checked (ids, duplicates), the results state read, every pending line streamed."""
+        import tempfile
+
+        from llama_client import AsyncLlamaClient
+        from llama_client.batch import BatchJob, pending_requests
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _batch_input(tmp, lines)
+            _mark()
+            client = AsyncLlamaClient(base_url=url, api_key="sk-bench", model=MODEL)
+            job = BatchJob(client, path, os.path.join(tmp, "run"))
+            scan = job.prepare()
+            count = sum(1 for _ in pending_requests(path, job._state, job.settings, job._defaults))
+            assert scan.pending == count == lines
+        return lines
+
 
 class LlamaClientAiohttp(LlamaClientSDK):
     """llama_client with transport="aiohttp" (async only)."""
 
     module = "llama_client, llama_client._aiohttp_transport"
     transport = "aiohttp"
+    batch_input = None  # type: ignore[assignment]  # no transport involved: measured once
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
     tool_stream = None  # type: ignore[assignment]
@@ -471,6 +550,9 @@ class LlamaClientAiohttp(LlamaClientSDK):
 
 
 class LlamaClientHttpxAiohttp(LlamaClientAiohttp):
+    batch = None  # type: ignore[assignment]
+    batch_input = None  # type: ignore[assignment]
+
     """llama_client over the ``httpx-aiohttp`` package (what openai-python uses), async only.
 
     The candidate to replace our own ``transport="aiohttp"``: ``http_client=`` gets an
@@ -674,6 +756,7 @@ CLIENTS: dict[str, type] = {
     "openai": OpenAI,
     "openai[aiohttp]": OpenAIAiohttp,
     "litellm": LiteLLM,
+    "in-memory lines": InMemoryLines,
 }
 
 

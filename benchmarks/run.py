@@ -57,6 +57,8 @@ class Scenario:
     def value(self, sample: dict[str, Any]) -> float:
         if self.name == "import":
             return float(sample["wall"]) * 1000.0
+        if self.name == "batch_input":  # peak memory, not a rate
+            return float(sample["maxrss_kb"]) / 1024.0
         return float(sample["ops"]) / float(sample["wall"])
 
 
@@ -100,6 +102,26 @@ SCENARIOS = [
         params={"total": 1000, "concurrency": 64},
         quick_params={"total": 500, "concurrency": 64},
     ),
+    # Bulk generation (issue #11): a batch job against a bare aiohttp loop at the same
+    # concurrency, and the peak memory of reading a 1M-line input against parsing it into a list.
+    Scenario(
+        "batch",
+        "batch job, 4,000 lines, 64 in flight",
+        "req/s",
+        True,
+        "aiohttp",
+        params={"total": 4000, "concurrency": 64},
+        quick_params={"total": 1500, "concurrency": 64},
+    ),
+    Scenario(
+        "batch_input",
+        "batch input, 1M lines: peak RSS",
+        "MiB",
+        False,
+        "in-memory lines",
+        params={"lines": 1_000_000},
+        quick_params={"lines": 1_000_000},
+    ),
 ]
 CLIENT_ORDER = [
     "httpx",
@@ -112,6 +134,7 @@ CLIENT_ORDER = [
     "openai",
     "openai[aiohttp]",
     "litellm",
+    "in-memory lines",
 ]
 
 
@@ -389,6 +412,33 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
     )
     r = ratio(t, by["async_many"], "llama_client", "httpx")
     add("async (default httpx) ≥ 1.5× raw httpx", r, None if r is None else r >= 1.5, "{:.2f}×")
+    r = ratio(t, by["batch"], "llama_client[aiohttp]", "aiohttp")
+    add(
+        "batch job (aiohttp transport) ≥ 0.8× a raw aiohttp loop, same concurrency",
+        r,
+        None if r is None else r >= 0.8,
+        "{:.2f}×",
+    )
+    own = t.get("async_many", {}).get("llama_client[aiohttp]")
+    job = t.get("batch", {}).get("llama_client[aiohttp]")
+    if own is not None and job is not None:
+        r = job["median"] / own["median"]
+        add(
+            "batch job ≥ 0.8× the same client's plain async loop (async_many column)",
+            r,
+            r >= 0.8,
+            "{:.2f}×",
+        )
+    mem = t.get("batch_input", {}).get("llama_client")
+    if mem is not None:
+        r = ratio(t, by["batch_input"], "llama_client")
+        add(
+            f"batch input of 1M lines: peak RSS {mem['median']:.0f} MiB "
+            "(× parsing it into a list; lower is better)",
+            r,
+            None if r is None else r < 1.0,
+            "{:.2f}×",
+        )
     for key, label in (
         ("soak", "sync"),
         ("soak_aiohttp", "async, aiohttp, 64 in flight"),

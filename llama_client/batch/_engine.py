@@ -329,6 +329,8 @@ class BatchEngine:
         self._lines: list[bytes] = []
         self._counts: list[Callable[[], None]] = []
         self._flushing: asyncio.Task[None] | None = None
+        #: a write that failed (disk full, file gone): the run stops and raises it
+        self._write_error: OSError | None = None
 
     # -- control ----------------------------------------------------------------------------
 
@@ -402,6 +404,8 @@ class BatchEngine:
             await self._flush_all()
             os.close(self._fd)
             self.stats.finished = time.monotonic()
+        if self._write_error is not None:
+            raise self._write_error
         return self.stats
 
     def _item(self, request: BatchRequest) -> _Item:
@@ -503,10 +507,10 @@ class BatchEngine:
                 self._requeue(item, max(self.limiter.paused_until, now + (retry_after or 0.0)))
                 return
         else:
-            if isinstance(exc, APIStatusError):
+            if isinstance(exc, APIStatusError) and exc.status_code < 500:
                 self.limiter.succeeded(now, exc.rate_limit)  # answered: the rate was fine
             else:
-                self.limiter.failed(now)
+                self.limiter.failed(now)  # no answer, or an overloaded one: no ramp-up
             if self._policy.should_retry(exc) and item.attempts <= self._policy.max_retries:
                 if retry_after is None:
                     nominal = self._policy.initial_backoff * 2 ** (item.attempts - 1)
@@ -561,11 +565,19 @@ class BatchEngine:
 
     async def _flush_all(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._lines:
+        while self._lines and self._write_error is None:
             lines, counts = self._lines[:_GROUP], self._counts[:_GROUP]
             del self._lines[:_GROUP], self._counts[:_GROUP]
-            await asyncio.shield(
-                loop.run_in_executor(None, append_durably, self._fd, b"".join(lines))
-            )
+            try:
+                await asyncio.shield(
+                    loop.run_in_executor(None, append_durably, self._fd, b"".join(lines))
+                )
+            except OSError as exc:
+                # Nothing more is bought once results cannot be kept: stop at once. What was
+                # not written is sent again by the next run.
+                logger.error("cannot write %s: %s; stopping", self.results_path, exc)
+                self._write_error = exc
+                self.stop(now=True)
+                return
             for count in counts:
                 count()

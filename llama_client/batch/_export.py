@@ -14,7 +14,8 @@ Formats (one JSON object a line):
   its last failure): the run's output as a plain OpenAI batch output file.
 
 Only answers whose ``finish_reason`` is in ``finish_reasons`` (default: ``stop``) are
-exported, so a truncated answer never becomes a training target by accident. ``filters`` are
+exported, so a truncated answer never becomes a training target by accident; answers with
+neither text nor tool calls are left out too (counted as ``empty``). ``filters`` are
 more predicates over each :class:`Example` (a safety verdict filter plugs in here). Every
 input line is accounted for in the :class:`ExportReport`: nothing is dropped silently.
 The export reads the input and the results as streams; it keeps one 64-bit key and offset
@@ -71,6 +72,8 @@ class ExportReport:
     missing: int = 0
     #: answers the format cannot hold (alpaca: multi-turn input; no text)
     not_representable: int = 0
+    #: answers with neither text nor tool calls (never a training target)
+    empty: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class ExportReport:
             "failed": self.failed,
             "missing": self.missing,
             "not_representable": self.not_representable,
+            "empty": self.empty,
         }
 
 
@@ -210,6 +214,10 @@ def export(
                     if allowed is not None and reason not in allowed:
                         name = str(reason)
                         report.finish_reason[name] = report.finish_reason.get(name, 0) + 1
+                        continue
+                    message = choice["message"]
+                    if not _text(message.get("content")) and not message.get("tool_calls"):
+                        report.empty += 1
                         continue
                     example = Example(
                         request.custom_id,

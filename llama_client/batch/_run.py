@@ -257,8 +257,10 @@ class BatchJob:
             raise BatchStateError(f"{self.input_path}: no such input file")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         manifest_path = self.run_dir / MANIFEST
+        previous: dict[str, Any] = {}
         if self._manifest and manifest_path.exists():
-            self._created = str(read_manifest(manifest_path).get("created") or self._created)
+            previous = read_manifest(manifest_path)
+            self._created = str(previous.get("created") or self._created)
         # Only this job's own file is repaired: other shards' files may be being written.
         cut = repair_torn_tail(self.results_path)
         if cut:
@@ -277,6 +279,14 @@ class BatchJob:
             default_completion_tokens=self.settings.default_completion_tokens,
         )
         self._state, self._defaults, self.scan = state, defaults, scan
+        before = previous.get("input", {}).get("sha256") if previous else None
+        if before and before != scan.sha256:
+            logger.warning(
+                "%s changed since the last run of %s: lines whose body changed are sent again, "
+                "results of lines no longer in it stay in the results file",
+                self.input_path,
+                self.run_dir,
+            )
         stats = self.stats
         stats.total = scan.pending
         stats.prior_prompt_tokens = state.prompt_tokens

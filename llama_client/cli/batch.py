@@ -440,7 +440,8 @@ def export(
     click.echo(
         f"wrote {report.written} examples to {out_path}; left out: finish reason {skipped}, "
         f"{report.failed} failed, {report.missing} not run, "
-        f"{report.not_representable} not representable in {fmt}, {report.filtered} filtered"
+        f"{report.not_representable} not representable in {fmt}, {report.empty} empty, "
+        f"{report.filtered} filtered"
     )
 
 

@@ -348,3 +348,36 @@ async def test_export_from_a_run_directory(tmp_path: Path) -> None:
     }
     everything = export_run(tmp_path / "run", out, "messages", finish_reasons=None)
     assert everything.written == 3
+
+
+@respx.mock
+async def test_a_results_file_that_cannot_be_written_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from llama_client.batch import _engine
+
+    route = respx.post(URL).mock(side_effect=_echo())
+    real = _engine.append_durably
+    calls = {"n": 0}
+
+    def failing(fd: int, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(_engine, "append_durably", failing)
+    src = _input(tmp_path, 1000)
+    async with AsyncLlamaClient(base_url=BASE_URL, model="m") as client:
+        job = BatchJob(client, src, tmp_path / "run", BatchSettings(concurrency=1))
+        with pytest.raises(OSError, match="No space"):
+            await job.run()
+    assert job.status == "interrupted"
+    assert route.call_count < 1000  # it stopped buying answers it could not keep
+    written = len(_lines(tmp_path / "run" / "results.jsonl"))
+    assert written == job.stats.done >= 2
+    monkeypatch.setattr(_engine, "append_durably", real)
+    rest = await _run(tmp_path, src)
+    assert rest.stats.total == 1000 - written and rest.status == "complete"

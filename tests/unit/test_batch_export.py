@@ -84,6 +84,7 @@ def test_messages(tmp_path: Path) -> None:
         "failed": 1,
         "missing": 1,
         "not_representable": 0,
+        "empty": 0,
     }
 
 

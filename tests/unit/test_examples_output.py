@@ -31,6 +31,7 @@ NO_TEXT = "(the reply has no text)"
 #: what each example must print when the server's answer is empty
 EXPECTED = {
     "async_chat.py": [NO_TEXT],
+    "distill.py": ["(the teacher gave no usable answer)", "15 without text"],
     "local_vllm.py": [NO_TEXT, "serving " + MODEL],
     "providers.py": [NO_TEXT],
     "quickstart.py": [NO_TEXT],
