@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -271,16 +272,15 @@ class RayBatchEngine:
         self.results_path = Path(results_path)
         self.stats = stats or BatchStats()
         self._recipe = _ClientRecipe(client)
-        self._ray = _import_ray()
-        start_ray(address)
-        _quiet_ray_data(self._ray)
-        cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
-        self.workers = workers or max(1, int(cpus))
-        self._cpus_per_worker = min(1.0, cpus / self.workers)
-        self._worker_settings = worker_settings(self.settings, self.workers)
-        per_worker = self._worker_settings.concurrency
-        self.batch_size = batch_size or max(16, 4 * per_worker)
-        self.window = max(window, self.batch_size)
+        self._ray = _import_ray()  # a missing extra fails here, before anything runs
+        self._address = address
+        self._workers, self._batch_size, self._window = workers, batch_size, window
+        #: set when Ray is started (on the first request to send: a finished run starts none)
+        self.workers = 0
+        self.batch_size = 0
+        self.window = 0
+        self._cpus_per_worker = 1.0
+        self._worker_settings = self.settings
         #: the whole job's budget, for display: each worker limits itself to its share
         self.limiter = self.settings.limiter()
         self._stopping = False
@@ -302,16 +302,34 @@ class RayBatchEngine:
     def stopped(self) -> bool:
         return self._stopping
 
+    def _start(self) -> None:
+        """Join (or start) Ray and size the pool from the cluster's CPUs."""
+        start_ray(self._address)
+        _quiet_ray_data(self._ray)
+        cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
+        self.workers = self._workers or max(1, int(cpus))
+        self._cpus_per_worker = min(1.0, cpus / self.workers)
+        self._worker_settings = worker_settings(self.settings, self.workers)
+        per_worker = self._worker_settings.concurrency
+        self.batch_size = self._batch_size or max(16, 4 * per_worker)
+        self.window = max(self._window, self.batch_size)
+        self._switch = self._ray.remote(num_cpus=0)(_Switch).remote()
+        if self._stopping:
+            self._switch.set.remote()
+
     async def run(self, requests: Iterable[BatchRequest]) -> BatchStats:
         """Send every request through the workers and append each result line."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._switch = self._ray.remote(num_cpus=0)(_Switch).remote()
-        if self._stopping:
-            self._switch.set.remote()
+        source = iter(requests)
+        first = next(source, None)
+        if first is None or self._stopping:
+            self.stats.finished = time.monotonic()
+            return self.stats  # nothing to send: Ray is not even started
+        self._start()
         fd = open_for_append(self.results_path)
         try:
-            for window in _windows(requests, self.window):
+            for window in _windows(itertools.chain([first], source), self.window):
                 if self._stopping:
                     break
                 await self._run_window(loop, fd, window)

@@ -304,7 +304,7 @@ def run(
         scan.in_shard, input_path, scan.done, scan.failed_before, scan.pending,
     )  # fmt: skip
     started_ray = False
-    if use_ray:  # before the loop's signal handlers, which Ray's own must not replace
+    if use_ray and scan.pending:  # before the loop's signal handlers: Ray's must not replace them
         from ..batch import start_ray
 
         started_ray = start_ray(ray_address)
