@@ -120,8 +120,17 @@ class _ClientRecipe:
         return AsyncLlamaClient(**self.kwargs, fallback=Fallback(self.cooldown))
 
     def __repr__(self) -> str:
-        shown = {k: v for k, v in self.kwargs.items() if k != "api_key"}
-        return f"_ClientRecipe({shown!r}, api_key={'***' if self.kwargs.get('api_key') else None})"
+        # Names only: a header value or a URL's password may be a credential too.
+        from .._secrets import mask_url
+
+        url = self.kwargs.get("base_url")
+        providers = [getattr(p, "name", p) for p in self.kwargs.get("provider") or []]
+        return (
+            f"_ClientRecipe(provider={providers!r}, base_url={mask_url(url) if url else None!r}, "
+            f"model={self.kwargs.get('model')!r}, "
+            f"headers={sorted(self.kwargs.get('default_headers') or {})!r}, "
+            f"api_key={'***' if self.kwargs.get('api_key') else None})"
+        )
 
 
 def worker_settings(settings: BatchSettings, workers: int) -> BatchSettings:

@@ -62,11 +62,21 @@ def test_windows_cover_every_request_once() -> None:
 
 
 async def test_the_recipe_rebuilds_the_client_and_never_shows_the_key() -> None:
+    async with AsyncLlamaClient(base_url="http://user:pa55word@llama.test/v1") as client:
+        shown = repr(_ClientRecipe(client))
+        assert "pa55word" not in shown and "llama.test" in shown
     async with AsyncLlamaClient(
-        base_url=BASE_URL, api_key=SECRET, model="m", timeout=12.0, max_retries=5
+        base_url=BASE_URL,
+        api_key=SECRET,
+        model="m",
+        timeout=12.0,
+        max_retries=5,
+        default_headers={"X-Team-Token": "tok-5ecret"},
     ) as client:
         recipe = _ClientRecipe(client)
-        assert SECRET not in repr(recipe) and "***" in repr(recipe)
+        shown = repr(recipe)
+        assert SECRET not in shown and "***" in shown and "X-Team-Token" in shown
+        assert "tok-5ecret" not in shown
         again = pickle.loads(pickle.dumps(recipe))  # what Ray does with it
         rebuilt = again.build()
         try:
@@ -75,6 +85,7 @@ async def test_the_recipe_rebuilds_the_client_and_never_shows_the_key() -> None:
             assert rebuilt.model == "m" and rebuilt.max_retries == 5
             assert rebuilt.timeout == client.timeout
             assert rebuilt.providers == client.providers
+            assert rebuilt._default_headers == {"X-Team-Token": "tok-5ecret"}
         finally:
             await rebuilt.close()
 
