@@ -36,7 +36,7 @@ from ..batch import (
     export_run,
     run_status,
 )
-from ._common import client_options, is_tty
+from ._common import client_options, is_tty, provider_spec
 from ._exit import EXIT_FAILED_ITEMS, EXIT_INTERRUPTED, EXIT_IO_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ def run(
     if not use_ray and (ray_address or workers):
         raise click.UsageError("--ray-address and --workers go with --ray")
 
-    client = AsyncLlamaClient(provider=provider, base_url=base_url, model=model)
+    client = AsyncLlamaClient(provider=provider_spec(provider), base_url=base_url, model=model)
     settings = BatchSettings(
         defaults=parse_params(params),
         concurrency=concurrency,

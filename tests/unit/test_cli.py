@@ -448,3 +448,21 @@ def test_interactive_is_the_default_on_a_terminal(terminal: None, mock: respx.Mo
     assert "hello back\n" in result.stdout
     assert sent_json(route)["messages"] == [{"role": "user", "content": "hello"}]
     assert "/exit (or Ctrl-D) leaves" in result.stderr
+
+
+def test_provider_option_takes_a_fallback_list(
+    monkeypatch: pytest.MonkeyPatch, mock: respx.MockRouter, sleeps: list[float]
+) -> None:
+    # vllm first, llamacpp second: the 500 from the first moves the call to the second
+    monkeypatch.delenv("LLAMA_BASE_URL")
+    with respx.mock(assert_all_called=False) as router:
+        first = router.post("http://localhost:8000/v1/chat/completions").mock(
+            return_value=httpx.Response(503, json={"error": {"message": "down"}})
+        )
+        second = router.post("http://localhost:8080/v1/chat/completions").mock(
+            return_value=stream_of("from the second")
+        )
+        result = run("chat", "--provider", "vllm, llamacpp", "hi")
+    assert result.exit_code == EXIT_OK, result.stderr
+    assert result.stdout == "from the second\n"
+    assert first.called and second.called
