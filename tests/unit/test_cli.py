@@ -466,3 +466,13 @@ def test_provider_option_takes_a_fallback_list(
     assert result.exit_code == EXIT_OK, result.stderr
     assert result.stdout == "from the second\n"
     assert first.called and second.called
+
+
+def test_the_callers_logging_is_left_as_it_was(mock: respx.MockRouter) -> None:
+    import logging
+
+    mock.post("/chat/completions").mock(return_value=stream_of("ok"))
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    assert run("-vv", "chat", "hi").exit_code == EXIT_OK
+    assert root.level == level and root.handlers == handlers
