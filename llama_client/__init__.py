@@ -43,6 +43,7 @@ from .errors import (
     ToolUseFailedError,
     TooManyToolCallsError,
     UnprocessableEntityError,
+    UnsafeContentError,
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
@@ -101,16 +102,20 @@ __all__ = [
     "ToolRunResult",
     "ToolUseFailedError",
     "UnprocessableEntityError",
+    "UnsafeContentError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
     "Usage",
     "UserMessage",
     "__version__",
+    "count_tokens",
+    "fit_messages",
     "tool",
 ]
 
 if _TYPE_CHECKING:
     from ._tool_loop import ToolRunResult
+    from .tokens import count_tokens, fit_messages
     from .tools import Tool, tool
     from .types import (
         AssistantMessage,
@@ -137,6 +142,8 @@ _LAZY = {
     "Tool": ".tools",
     "tool": ".tools",
     "ToolRunResult": "._tool_loop",
+    "count_tokens": ".tokens",
+    "fit_messages": ".tokens",
     "AssistantMessage": ".types",
     "ChatCompletion": ".types",
     "ChatCompletionChunk": ".types",

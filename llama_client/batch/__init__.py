@@ -54,6 +54,7 @@ from ._run import (
     results_files,
     run_status,
 )
+from ._safety_filter import SafetyTally, safety_filter
 
 __all__ = [
     "FORMATS",
@@ -79,6 +80,7 @@ __all__ = [
     "ResultRecord",
     "ResultsState",
     "RunStatus",
+    "SafetyTally",
     "body_hash",
     "dry_run",
     "estimate_prompt_tokens",
@@ -95,6 +97,7 @@ __all__ = [
     "request_from",
     "results_files",
     "run_status",
+    "safety_filter",
     "scan_input",
     "scan_results",
     "start_ray",

@@ -59,6 +59,9 @@ logger = logging.getLogger("llama_client.batch")
 
 #: most result lines written with one fsync
 _GROUP = 512
+#: most answers waiting to be written: past it nothing new starts until the disk catches up
+#: (a bound on memory, and on what is bought while a write is failing)
+_MAX_UNWRITTEN = 2048
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,8 @@ class BatchEngine:
         self._flushing: asyncio.Task[None] | None = None
         #: a write that failed (disk full, file gone): the run stops and raises it
         self._write_error: OSError | None = None
+        #: answers encoded but not yet on disk (queued or being written)
+        self._unwritten = 0
 
     # -- control ----------------------------------------------------------------------------
 
@@ -366,7 +371,7 @@ class BatchEngine:
                     continue
                 now = self._clock()
                 delay: float | None = None
-                while len(self._tasks) < self.limiter.limit:
+                while len(self._tasks) < self.limiter.limit and self._unwritten < _MAX_UNWRITTEN:
                     item = held
                     held = None
                     if item is None and self._retry and self._retry[0][0] <= now:
@@ -560,6 +565,7 @@ class BatchEngine:
     def _write(self, record: Mapping[str, Any], count: Callable[[], None]) -> None:
         self._lines.append(encode_result(record))
         self._counts.append(count)
+        self._unwritten += 1
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush_all())
 
@@ -579,5 +585,8 @@ class BatchEngine:
                 self._write_error = exc
                 self.stop(now=True)
                 return
+            self._unwritten -= len(counts)
             for count in counts:
                 count()
+            if self._wake is not None:
+                self._wake.set()  # room for new work again

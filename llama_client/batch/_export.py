@@ -16,7 +16,8 @@ Formats (one JSON object a line):
 Only answers whose ``finish_reason`` is in ``finish_reasons`` (default: ``stop``) are
 exported, so a truncated answer never becomes a training target by accident; answers with
 neither text nor tool calls are left out too (counted as ``empty``). ``filters`` are
-more predicates over each :class:`Example` (a safety verdict filter plugs in here). Every
+more predicates over each :class:`Example`: :func:`llama_client.batch.safety_filter` keeps
+the answers Llama Guard finds safe. Every
 input line is accounted for in the :class:`ExportReport`: nothing is dropped silently.
 The export reads the input and the results as streams; it keeps one 64-bit key and offset
 per result in memory.
@@ -97,7 +98,8 @@ def _text(content: object) -> str | None:
     return None
 
 
-def _answer_message(answer: Mapping[str, Any]) -> dict[str, Any]:
+def answer_message(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer as an assistant message (content, and tool calls when there are)."""
     message: dict[str, Any] = {"role": "assistant", "content": answer.get("content")}
     if answer.get("tool_calls"):
         message["tool_calls"] = answer["tool_calls"]
@@ -105,7 +107,7 @@ def _answer_message(answer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _render(fmt: str, example: Example) -> dict[str, Any] | None:
-    answer = _answer_message(example.answer)
+    answer = answer_message(example.answer)
     if fmt == "messages":
         return {"messages": [*example.messages, answer]}
     if fmt == "prompt-completion":

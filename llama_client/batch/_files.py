@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,9 @@ def iter_requests(
 
 
 def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
-    """A rough prompt size: characters of text / 4, plus a few tokens per message."""
+    """A rough prompt size without a tokenizer: characters of text / 4, 5 tokens per message
+    and 30 for the header Llama 3.1's chat template writes (``"Hello"`` alone is 36 on
+    vLLM). Exact counts: :func:`llama_client.tokens.count_tokens`."""
     chars = 0
     messages = body.get("messages")
     count = len(messages) if isinstance(messages, list) else 0
@@ -110,7 +112,7 @@ def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
             for part in content:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     chars += len(part["text"])
-    return int(chars / CHARS_PER_TOKEN) + 4 * count + 3
+    return int(chars / CHARS_PER_TOKEN) + 5 * count + 30
 
 
 def completion_budget(body: Mapping[str, Any], default: int) -> int:
@@ -263,10 +265,12 @@ def scan_input(
     state: ResultsState | None = None,
     retry_failed: bool = False,
     default_completion_tokens: int = 256,
+    count_prompt: Callable[[Mapping[str, Any]], int] | None = None,
 ) -> InputScan:
     """Check every line of the input (:class:`BatchInputError` listing the bad ones,
     :class:`DuplicateCustomIdError` with line numbers) and count the work, before anything
-    is sent. Reads the file as a stream (twice when an id looks repeated)."""
+    is sent. Reads the file as a stream (twice when an id looks repeated). ``count_prompt``
+    counts a body's prompt tokens (default: :func:`estimate_prompt_tokens`)."""
     check_shard(shard)
     source = Path(path)
     scan = InputScan()
@@ -302,7 +306,7 @@ def scan_input(
                 scan.failed_before += 1
             else:
                 scan.pending += 1
-                scan.prompt_tokens += estimate_prompt_tokens(request.body)
+                scan.prompt_tokens += (count_prompt or estimate_prompt_tokens)(request.body)
                 scan.completion_tokens += completion_budget(request.body, default_completion_tokens)
                 model = request.body.get("model")
                 if isinstance(model, str) and len(scan.models) < 20:

@@ -29,6 +29,7 @@ from ._files import (
     InputScan,
     ResultsState,
     done_key,
+    estimate_prompt_tokens,
     iter_requests,
     read_manifest,
     repair_torn_tail,
@@ -406,9 +407,39 @@ class BatchJob:
 # ------------------------------------------------------------------------------- dry run
 
 
+def exact_prompt_counter(
+    provider: str | None, model: str | None
+) -> Callable[[Mapping[str, Any]], int] | None:
+    """A counter of a body's prompt tokens with the Llama 3 tokenizer and the chat template
+    the provider renders (:func:`llama_client.tokens.count_tokens`), or None when the
+    ``tokens`` extra is not installed. A body it cannot render is estimated instead."""
+    from ..errors import InvalidRequestError
+    from ..tokens import count_tokens
+
+    try:
+        count_tokens([{"role": "user", "content": "x"}], model=model, provider=provider)
+    except ImportError:
+        return None
+
+    def count(body: Mapping[str, Any]) -> int:
+        named = body.get("model")
+        try:
+            return count_tokens(
+                body["messages"],
+                tools=body.get("tools") or None,
+                model=named if isinstance(named, str) else model,
+                provider=provider,
+            )
+        except (InvalidRequestError, TypeError, ValueError, KeyError):
+            return estimate_prompt_tokens(body)
+
+    return count
+
+
 @dataclass(frozen=True)
 class DryRunReport:
-    """What a run would send, without sending it."""
+    """What a run would send, without sending it. ``exact_tokens``: the prompt tokens were
+    counted with the Llama 3 tokenizer (``llama-client[tokens]``), not estimated."""
 
     requests: int
     pending: int
@@ -420,10 +451,12 @@ class DryRunReport:
     model: str | None
     price: Price | None
     cost: float | None
+    exact_tokens: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "prompt_tokens_exact": self.exact_tokens,
             "to_send": self.pending,
             "already_done": self.done,
             "failed_before": self.failed_before,
@@ -443,18 +476,22 @@ def dry_run(
     provider: str | None = None,
     model: str | None = None,
     run_dir: str | os.PathLike[str] | None = None,
+    exact: bool = True,
 ) -> DryRunReport:
-    """Count the requests a run would send, estimate their tokens and cost; send nothing.
+    """Count the requests a run would send, their tokens and cost; send nothing.
 
-    Prompt tokens are estimated from the text (about 4 characters a token); completion tokens
-    are each request's ``max_tokens`` (else ``settings.default_completion_tokens``), so the
-    cost is an upper estimate. With ``run_dir``, results already there are left out.
+    Prompt tokens are counted exactly (the Llama 3 tokenizer and the provider's chat template,
+    when ``llama-client[tokens]`` is installed and ``exact``), else estimated from the text
+    (about 4 characters a token); completion tokens are each request's ``max_tokens`` (else
+    ``settings.default_completion_tokens``), so the cost is an upper estimate. With
+    ``run_dir``, results already there are left out.
     """
     settings = settings or BatchSettings()
     state = None
     if run_dir is not None:
         state = scan_results(results_files(run_dir), repair=False)
     defaults = settings.body_defaults(model)
+    counter = exact_prompt_counter(provider, defaults.get("model")) if exact else None
     scan = scan_input(
         input_path,
         defaults,
@@ -462,6 +499,7 @@ def dry_run(
         state=state,
         retry_failed=settings.retry_failed,
         default_completion_tokens=settings.default_completion_tokens,
+        count_prompt=counter,
     )
     chosen = defaults.get("model")
     if len(scan.models) == 1:
@@ -480,6 +518,7 @@ def dry_run(
         chosen,
         price,
         estimate_cost(scan.prompt_tokens, scan.completion_tokens, price),
+        counter is not None,
     )
 
 

@@ -32,9 +32,11 @@ from ..batch import (
     BatchSettings,
     BatchStateError,
     BatchStats,
+    SafetyTally,
     dry_run,
     export_run,
     run_status,
+    safety_filter,
 )
 from ._common import client_options, is_tty, provider_spec
 from ._exit import EXIT_FAILED_ITEMS, EXIT_INTERRUPTED, EXIT_IO_ERROR, EXIT_OK
@@ -421,6 +423,15 @@ def status(run_dir: Path, as_json: bool) -> None:
     default=None,
     help="The input file, if it moved since the run.",
 )
+@click.option(
+    "--safety-model",
+    default=None,
+    metavar="GUARD",
+    help="Keep only answers this Llama Guard model finds safe (e.g. llama-guard-3-8b), asked "
+    "once per answer on the server given by -p/--base-url (default: the LLAMA_* settings).",
+)
+@click.option("-p", "--provider", help="The guard's provider (with --safety-model).")
+@click.option("--base-url", help="The guard's server URL (with --safety-model).")
 def export(
     run_dir: Path,
     out_path: Path,
@@ -428,20 +439,47 @@ def export(
     finish_reasons: tuple[str, ...],
     any_finish_reason: bool,
     input_path: Path | None,
+    safety_model: str | None,
+    provider: str | None,
+    base_url: str | None,
 ) -> None:
     """Write the answers in RUN_DIR as a training file OUT (input order kept)."""
     reasons: tuple[str, ...] | None = None if any_finish_reason else (finish_reasons or ("stop",))
+    filters = []
+    tally = SafetyTally()
+    guard = None
+    if safety_model:
+        from ..client import LlamaClient
+
+        guard = LlamaClient(provider=provider, base_url=base_url)
+        filters.append(safety_filter(guard, model=safety_model, tally=tally))
     try:
-        report = export_run(run_dir, out_path, fmt, input_path=input_path, finish_reasons=reasons)  # type: ignore[arg-type]
+        report = export_run(
+            run_dir,
+            out_path,
+            fmt,  # type: ignore[arg-type]
+            input_path=input_path,
+            finish_reasons=reasons,
+            filters=filters,
+        )
     except BatchStateError as exc:
         raise _StateError(str(exc)) from None
+    finally:
+        if guard is not None:
+            guard.close()
+    if safety_model:
+        codes = ", ".join(f"{c} {n}" for c, n in sorted(tally.codes.items())) or "none"
+        click.echo(
+            f"{safety_model}: {tally.checked} answers checked, {tally.unsafe} unsafe "
+            f"(categories: {codes})"
+        )
     data = report.as_dict()
     skipped = ", ".join(f"{n} {r}" for r, n in data["skipped_finish_reason"].items()) or "none"
     click.echo(
         f"wrote {report.written} examples to {out_path}; left out: finish reason {skipped}, "
         f"{report.failed} failed, {report.missing} not run, "
         f"{report.not_representable} not representable in {fmt}, {report.empty} empty, "
-        f"{report.filtered} filtered"
+        f"{report.filtered} filtered (unsafe)"
     )
 
 
@@ -456,6 +494,12 @@ def export(
 )
 @client_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--rough",
+    is_flag=True,
+    help="Estimate prompt tokens from the text length instead of counting them with the "
+    "Llama 3 tokenizer (faster; the count needs llama-client[tokens]).",
+)
 @_settings_options
 def dry_run_command(
     input_path: Path,
@@ -464,6 +508,7 @@ def dry_run_command(
     base_url: str | None,
     model: str | None,
     as_json: bool,
+    rough: bool,
     params: tuple[str, ...],
     price: tuple[float, float] | None,
     completion_tokens: int,
@@ -486,7 +531,9 @@ def dry_run_command(
         prices=_prices(price, chosen),
     )
     try:
-        report = dry_run(input_path, settings, provider=name, model=chosen, run_dir=run_dir)
+        report = dry_run(
+            input_path, settings, provider=name, model=chosen, run_dir=run_dir, exact=not rough
+        )
     except BatchStateError as exc:
         raise _StateError(str(exc)) from None
     data = report.as_dict()
@@ -496,7 +543,8 @@ def dry_run_command(
     click.echo(
         f"requests:  {report.requests} ({report.pending} to send, {report.done} done before)"
     )
-    click.echo(f"tokens:    ~{report.prompt_tokens} prompt (estimate), "
+    how = "counted, Llama 3 tokenizer" if report.exact_tokens else "estimate: text length / 4"
+    click.echo(f"tokens:    {report.prompt_tokens} prompt ({how}), "
                f"<= {report.completion_tokens} completion (max_tokens)")  # fmt: skip
     if report.cost is None:
         click.echo(f"cost:      unknown: no price for {report.model!r} on {report.provider!r} "

@@ -250,22 +250,24 @@ async def test_usage_and_cost_are_summed_in_the_manifest(tmp_path: Path) -> None
 
 @respx.mock
 async def test_stop_ends_cleanly_and_the_next_run_finishes_the_rest(tmp_path: Path) -> None:
-    route = respx.post(URL).mock(side_effect=_echo())
+    jobs: list[BatchJob] = []
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if len(sent) == 5:
+            jobs[0].stop()  # like Ctrl-C while the 5th request is in flight
+        return _echo()(request)
+
+    route = respx.post(URL).mock(side_effect=answer)
     src = _input(tmp_path, 40)
     async with AsyncLlamaClient(base_url=BASE_URL, model="m") as client:
         job = BatchJob(client, src, tmp_path / "run", BatchSettings(concurrency=1))
-
-        def progress(stats: Any) -> None:
-            pass
-
-        task = asyncio.ensure_future(job.run())
-        while job.stats.done < 5:
-            await asyncio.sleep(0.001)
-        job.stop()
-        await task
+        jobs.append(job)
+        await job.run()
     assert job.status == "interrupted"
     stopped_at = len(_lines(tmp_path / "run" / "results.jsonl"))
-    assert 5 <= stopped_at < 40
+    assert stopped_at == 5 == route.call_count  # the request in flight was finished and kept
     rest = await _run(tmp_path, src)
     assert rest.status == "complete" and rest.stats.total == 40 - stopped_at
     rows = _lines(tmp_path / "run" / "results.jsonl")
@@ -322,6 +324,20 @@ def test_dry_run_counts_and_prices_without_sending(tmp_path: Path) -> None:
     assert data["to_send"] == 10 and data["price"]["source"] == "override"
 
 
+def test_dry_run_counts_prompt_tokens_with_the_llama_tokenizer(tmp_path: Path) -> None:
+    pytest.importorskip("tiktoken")
+    pytest.importorskip("llama_models")
+    from llama_client.tokens import count_tokens
+
+    src = _input(tmp_path, 3)
+    exact = dry_run(src, provider="vllm", model="llama-3.1-8b-instruct")
+    rough = dry_run(src, provider="vllm", model="llama-3.1-8b-instruct", exact=False)
+    expected = sum(count_tokens([{"role": "user", "content": f"p{i}"}]) for i in range(3))
+    assert exact.exact_tokens and exact.prompt_tokens == expected
+    assert not rough.exact_tokens and rough.prompt_tokens != expected
+    assert abs(rough.prompt_tokens - expected) <= 3 * 5  # the rough estimate is close here
+
+
 def test_dry_run_without_a_known_price_says_so(tmp_path: Path) -> None:
     report = dry_run(_input(tmp_path, 2), provider="vllm", model="my-finetune")
     assert report.price is None and report.cost is None
@@ -369,15 +385,18 @@ async def test_a_results_file_that_cannot_be_written_stops_the_run(
         real(fd, data)
 
     monkeypatch.setattr(_engine, "append_durably", failing)
+    monkeypatch.setattr(_engine, "_MAX_UNWRITTEN", 4)
     src = _input(tmp_path, 1000)
     async with AsyncLlamaClient(base_url=BASE_URL, model="m") as client:
         job = BatchJob(client, src, tmp_path / "run", BatchSettings(concurrency=1))
         with pytest.raises(OSError, match="No space"):
             await job.run()
     assert job.status == "interrupted"
-    assert route.call_count < 1000  # it stopped buying answers it could not keep
     written = len(_lines(tmp_path / "run" / "results.jsonl"))
     assert written == job.stats.done >= 2
+    # it stopped buying answers it could not keep: at most the unwritten bound (4) and the
+    # request in flight beyond what was written
+    assert route.call_count <= written + 4 + 1
     monkeypatch.setattr(_engine, "append_durably", real)
     rest = await _run(tmp_path, src)
     assert rest.stats.total == 1000 - written and rest.status == "complete"

@@ -138,7 +138,7 @@ def test_scan_counts_and_estimates(tmp_path: Path) -> None:
     scan = scan_input(src, {"model": "m"}, default_completion_tokens=100)
     assert (scan.lines, scan.requests, scan.pending) == (3, 2, 2)
     assert scan.completion_tokens == 150
-    assert 100 + 10 <= scan.prompt_tokens <= 100 + 10 + 20
+    assert scan.prompt_tokens == (100 + 5 + 30) + (10 + 5 + 30)  # text / 4 + per message + header
     assert scan.models == {"m"}
     assert len(scan.sha256) == 64
 

@@ -183,3 +183,59 @@ def test_export_filters_by_finish_reason(mock: respx.MockRouter, tmp_path: Path)
     assert "wrote 2 examples" in result.output
     result = run("export", str(out), str(train), "--finish-reason", "length", "-f", "alpaca")
     assert "wrote 1 examples" in result.output
+
+
+GUARD = "meta-llama/Llama-Guard-3-8B"
+
+
+def test_export_keeps_only_what_llama_guard_finds_safe(
+    mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    guard_calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["model"] == GUARD:
+            guard_calls.append(body)
+            last = body["messages"][-1]["content"]
+            verdict = "unsafe\nS9" if "bomb" in str(last) else "safe"
+            return httpx.Response(200, json=completion_body(verdict))
+        prompt = body["messages"][-1]["content"]
+        return httpx.Response(200, json=completion_body(f"about {prompt}"))
+
+    mock.post("/chat/completions").mock(side_effect=answer)
+    mock.get("/models").respond(
+        200, json={"object": "list", "data": [{"id": GUARD, "object": "model"}, {"id": "m"}]}
+    )
+    src = _input(tmp_path, "cats", "a bomb", "tea")
+    out = tmp_path / "run"
+    assert run("run", str(src), "-o", str(out)).exit_code == EXIT_OK
+    train = tmp_path / "t.jsonl"
+    result = run("export", str(out), str(train), "--safety-model", "llama-guard-3-8b")
+    assert result.exit_code == EXIT_OK, result.output
+    kept = [json.loads(line)["messages"][-1]["content"] for line in train.read_text().splitlines()]
+    assert kept == ["about cats", "about tea"]
+    assert "3 answers checked, 1 unsafe (categories: S9 1)" in result.output
+    assert "1 filtered (unsafe)" in result.output
+    assert len(guard_calls) == 3
+    assert guard_calls[0]["messages"][-1]["role"] == "assistant"  # the answer is what is judged
+
+
+def test_a_failing_guard_stops_the_export_instead_of_guessing(
+    mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["model"] == GUARD:
+            return httpx.Response(200, json=completion_body("I am not sure"))
+        return httpx.Response(200, json=completion_body("fine"))
+
+    mock.post("/chat/completions").mock(side_effect=answer)
+    mock.get("/models").respond(200, json={"object": "list", "data": [{"id": GUARD}, {"id": "m"}]})
+    src = _input(tmp_path, "x")
+    out = tmp_path / "run"
+    assert run("run", str(src), "-o", str(out)).exit_code == EXIT_OK
+    train = tmp_path / "t.jsonl"
+    result = run("export", str(out), str(train), "--safety-model", "llama-guard-3-8b")
+    assert result.exit_code == 1 and "ResponseValidationError" in result.output
+    assert not train.exists()  # no partial file left behind
