@@ -66,12 +66,17 @@ def _import_ray() -> Any:
 def start_ray(address: str | None = None) -> bool:
     """Connect to the Ray cluster at ``address`` (else ``RAY_ADDRESS``, else a new local
     one) unless Ray is initialised already; True when this call started it (then
-    ``ray.shutdown()`` is the caller's). ImportError naming the extra without ray."""
+    ``ray.shutdown()`` is the caller's). ImportError naming the extra without ray.
+
+    A Ray started here keeps Ray Data's progress bars and per-dataset log lines off the
+    terminal (the job shows its own progress; DEBUG logging brings them back). A Ray you
+    initialised yourself is left as you configured it."""
     ray = _import_ray()
     if ray.is_initialized():
         return False
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
     logger.info("ray: %s", ray.cluster_resources())
+    _quiet_ray_data(ray)
     return True
 
 
@@ -217,8 +222,7 @@ class _EngineWorker:
 
 
 def _quiet_ray_data(ray: Any) -> None:
-    """Ray Data's own progress bars and per-dataset log lines stay off the job's terminal
-    (the job has its progress display); they come back with DEBUG logging."""
+    """Ray Data's progress bars and per-dataset log lines off (unless DEBUG logging)."""
     if logger.isEnabledFor(logging.DEBUG):
         return
     logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -314,7 +318,6 @@ class RayBatchEngine:
     def _start(self) -> None:
         """Join (or start) Ray and size the pool from the cluster's CPUs."""
         start_ray(self._address)
-        _quiet_ray_data(self._ray)
         cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
         self.workers = self._workers or max(1, int(cpus))
         self._cpus_per_worker = min(1.0, cpus / self.workers)
