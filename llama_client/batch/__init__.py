@@ -12,9 +12,11 @@ Input and output are the OpenAI batch file format (:mod:`._format`); the results
 run's state (:mod:`._files`); the engine (:mod:`._engine`) sends through the client's one
 request path with per-item retries and an adaptive limiter (:mod:`._limiter`); exports for
 training are in :mod:`._export`. The CLI is ``llama-client batch`` (``llama-client[cli]``).
+With ``llama-client[ray]``, ``BatchJob(..., engine_factory=ray_engine())`` runs the same job
+over Ray Data workers (:mod:`._ray`); the run directory is the same.
 """
 
-from ._engine import BatchEngine, BatchSettings, BatchStats
+from ._engine import BatchEngine, BatchSettings, BatchStats, Engine
 from ._export import FORMATS, Example, ExportFormat, ExportReport, export
 from ._files import (
     InputScan,
@@ -37,6 +39,7 @@ from ._format import (
     request_from,
 )
 from ._limiter import AdaptiveLimiter, LimiterSnapshot
+from ._ray import RayBatchEngine, ray_engine, start_ray
 from ._run import (
     MANIFEST,
     RESULTS,
@@ -67,11 +70,13 @@ __all__ = [
     "BatchStats",
     "DryRunReport",
     "DuplicateCustomIdError",
+    "Engine",
     "Example",
     "ExportFormat",
     "ExportReport",
     "InputScan",
     "LimiterSnapshot",
+    "RayBatchEngine",
     "ResultRecord",
     "ResultsState",
     "RunStatus",
@@ -87,6 +92,7 @@ __all__ = [
     "parse_result",
     "pending_requests",
     "price_of",
+    "ray_engine",
     "repair_torn_tail",
     "request_from",
     "results_files",
@@ -94,4 +100,5 @@ __all__ = [
     "safety_filter",
     "scan_input",
     "scan_results",
+    "start_ray",
 ]

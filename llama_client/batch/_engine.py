@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._retry import RetryPolicy, parse_retry_after
 from .._validation import CHAT_PARAMS, REQUEST_OPTIONS
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ..pricing import Price
     from ..types.chat import ChatCompletion
 
-__all__ = ["BatchEngine", "BatchSettings", "BatchStats"]
+__all__ = ["BatchEngine", "BatchSettings", "BatchStats", "Engine"]
 
 logger = logging.getLogger("llama_client.batch")
 
@@ -275,6 +275,21 @@ def _split_body(body: Mapping[str, Any]) -> tuple[Any, str | None, dict[str, Any
         params["extra_body"] = extra
     model = body.get("model")
     return body["messages"], model if isinstance(model, str) else None, params
+
+
+class Engine(Protocol):
+    """What a :class:`~llama_client.batch.BatchJob` needs of its engine: :class:`BatchEngine`,
+    or another way to send the same requests (``llama_client.batch.RayBatchEngine``)."""
+
+    stats: BatchStats
+    limiter: AdaptiveLimiter
+
+    async def run(self, requests: Iterable[BatchRequest]) -> BatchStats: ...
+
+    def stop(self, *, now: bool = False) -> None: ...
+
+    @property
+    def stopped(self) -> bool: ...
 
 
 class BatchEngine:

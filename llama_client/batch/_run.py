@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from ._engine import BatchEngine, BatchSettings, BatchStats
+from ._engine import BatchEngine, BatchSettings, BatchStats, Engine
 from ._export import Example, ExportFormat, ExportReport, export
 from ._files import (
     InputScan,
@@ -222,7 +222,7 @@ class BatchJob:
         manifest: bool = True,
         on_progress: Callable[[BatchStats], None] | None = None,
         progress_interval: float = 1.0,
-        engine_factory: Callable[[BatchJob], BatchEngine] | None = None,
+        engine_factory: Callable[[BatchJob], Engine] | None = None,
     ) -> None:
         self.client = client
         self.input_path = Path(input_path)
@@ -237,7 +237,7 @@ class BatchJob:
         self._manifest = manifest
         self._on_progress = on_progress
         self._interval = progress_interval
-        self._engine: BatchEngine | None = None
+        self._engine: Engine | None = None
         self._engine_factory = engine_factory
         self._stop_requested = False
         self._created = _now()
@@ -334,7 +334,7 @@ class BatchJob:
                 self._on_progress(self.stats)
         return self.stats
 
-    def _make_engine(self) -> BatchEngine:
+    def _make_engine(self) -> Engine:
         """The engine that sends (``engine_factory(job)`` when given: e.g. one that spreads
         the requests over Ray workers). It must append to :attr:`results_path` and update
         :attr:`stats`; everything else (state, manifest, progress) stays the job's."""

@@ -108,6 +108,19 @@ class LlamaGroup(click.Group):
 
     verbose = False
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # The command sets up root logging for itself; whoever called it (a test, a program
+        # embedding the CLI) gets the root logger back as it was.
+        root = logging.getLogger()
+        level, handlers = root.level, list(root.handlers)
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            for handler in list(root.handlers):
+                if handler not in handlers:
+                    root.removeHandler(handler)
+            root.setLevel(level)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
 

@@ -18,6 +18,7 @@ __all__ = [
     "client_options",
     "console",
     "is_tty",
+    "provider_spec",
     "terminal_safe",
     "write_out",
 ]
@@ -40,10 +41,18 @@ def client_options(func: F) -> F:
     func = click.option(
         "-p",
         "--provider",
-        help="Provider name, e.g. vllm, groq, together (default: LLAMA_PROVIDER, then vllm). "
-        "`llama-client providers` lists them.",
+        help="Provider name, e.g. vllm, groq, together, or a fallback list groq,together "
+        "(default: LLAMA_PROVIDER, then vllm). `llama-client providers` lists them.",
     )(func)
     return func
+
+
+def provider_spec(value: str | None) -> str | list[str] | None:
+    """``--provider`` as the client takes it: ``groq,together`` is a fallback list (as in
+    LLAMA_PROVIDER)."""
+    if value is None or "," not in value:
+        return value
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def client_from_options(
@@ -52,7 +61,7 @@ def client_from_options(
     """A client configured by the options, the environment for the rest (keys included)."""
     from .._sync.client import LlamaClient
 
-    return LlamaClient(provider=provider, base_url=base_url, model=model, **kwargs)
+    return LlamaClient(provider=provider_spec(provider), base_url=base_url, model=model, **kwargs)
 
 
 def is_tty(stream: Any) -> bool:

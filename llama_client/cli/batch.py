@@ -38,7 +38,7 @@ from ..batch import (
     run_status,
     safety_filter,
 )
-from ._common import client_options, is_tty
+from ._common import client_options, is_tty, provider_spec
 from ._exit import EXIT_FAILED_ITEMS, EXIT_INTERRUPTED, EXIT_IO_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
@@ -226,6 +226,24 @@ def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="Seconds between plain progress lines.",
 )
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Send through Ray Data workers (pip install 'llama-client[ray]'); same run directory.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --ray: the Ray cluster to join (default: RAY_ADDRESS, else a new local Ray).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="With --ray: worker actors (default: the cluster's CPUs); each takes 1/N of "
+    "--concurrency and of the rate budgets.",
+)
 @_settings_options
 def run(
     input_path: Path,
@@ -239,6 +257,9 @@ def run(
     max_retries: int | None,
     progress: str,
     interval: float,
+    use_ray: bool,
+    ray_address: str | None,
+    workers: int | None,
     params: tuple[str, ...],
     price: tuple[float, float] | None,
     completion_tokens: int,
@@ -247,7 +268,10 @@ def run(
     """Send every line of INPUT not answered yet; results go to RUN_DIR (run again to resume)."""
     from ..client import AsyncLlamaClient
 
-    client = AsyncLlamaClient(provider=provider, base_url=base_url, model=model)
+    if not use_ray and (ray_address or workers):
+        raise click.UsageError("--ray-address and --workers go with --ray")
+
+    client = AsyncLlamaClient(provider=provider_spec(provider), base_url=base_url, model=model)
     settings = BatchSettings(
         defaults=parse_params(params),
         concurrency=concurrency,
@@ -259,6 +283,11 @@ def run(
         prices=_prices(price, model or client.model),
     )
     display = _Display(progress, interval)
+    engine_factory = None
+    if use_ray:
+        from ..batch import ray_engine
+
+        engine_factory = ray_engine(workers=workers, address=ray_address)
     job = BatchJob(
         client,
         input_path,
@@ -266,6 +295,7 @@ def run(
         settings,
         on_progress=display.update,
         progress_interval=0.25 if display.bar else min(1.0, interval),
+        engine_factory=engine_factory,
     )
     try:
         scan = job.prepare()
@@ -275,9 +305,20 @@ def run(
         "%d requests in %s: %d done before, %d failed before (not retried), %d to send",
         scan.in_shard, input_path, scan.done, scan.failed_before, scan.pending,
     )  # fmt: skip
-    with display:
-        status = asyncio.run(_run_job(job, client))
-        display.update(job.stats, final=True)
+    started_ray = False
+    if use_ray and scan.pending:  # before the loop's signal handlers: Ray's must not replace them
+        from ..batch import start_ray
+
+        started_ray = start_ray(ray_address)
+    try:
+        with display:
+            status = asyncio.run(_run_job(job, client))
+            display.update(job.stats, final=True)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
     stats = job.stats
     click.echo(
         f"{status}: {stats.succeeded} answered ({stats.truncated} cut at max_tokens), "

@@ -390,3 +390,89 @@ def test_python_dash_m_and_the_missing_extra() -> None:
     assert done.stderr.strip() == (
         "Error: the llama-client command line needs click: pip install 'llama-client[cli]'"
     )
+
+
+def test_the_console_script_is_declared() -> None:
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '\n[project.scripts]\nllama-client = "llama_client.cli:main"\n' in text
+    assert 'cli = ["click>=8.1", "rich>=13.7"]' in text
+
+
+# ----------------------------------------------------------------------------- on a terminal
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands believe stdout and stdin are a terminal (CliRunner's are not)."""
+    from llama_client.cli import _chat, _common
+
+    for module in (_chat, _commands, _common):
+        monkeypatch.setattr(module, "is_tty", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_on_a_terminal_model_text_is_escaped(terminal: None, mock: respx.MockRouter) -> None:
+    mock.post("/chat/completions").mock(return_value=stream_of("ok \x1b]0;pwned\x07 done"))
+    result = run("chat", "hi")
+    assert result.exit_code == EXIT_OK
+    assert result.stdout == "ok \\x1b]0;pwned\\x07 done\n"
+
+
+def test_on_a_terminal_models_is_a_table_of_escaped_ids(
+    terminal: None, mock: respx.MockRouter
+) -> None:
+    mock.get("/models").mock(
+        return_value=httpx.Response(200, json=models_body("good-model", "evil\x1b[2J[red]x[/red]"))
+    )
+    result = run("models")
+    assert result.exit_code == EXIT_OK
+    assert "\x1b[2J" not in result.stdout
+    assert "evil\\x1b[2J[red]x[/red]" in result.stdout  # no markup read from it either
+    assert (
+        "good-model" in result.stdout and "8,192" in result.stdout and "owned by" in result.stdout
+    )
+
+
+def test_on_a_terminal_providers_renders_the_tables(terminal: None) -> None:
+    result = run("providers", "--no-models")
+    assert result.exit_code == EXIT_OK
+    assert "| Provider |" not in result.stdout  # rendered, not Markdown source
+    assert "vllm" in result.stdout and "groq" in result.stdout
+    assert "| Provider |" in run("providers", "--markdown").stdout
+
+
+def test_interactive_is_the_default_on_a_terminal(terminal: None, mock: respx.MockRouter) -> None:
+    route = mock.post("/chat/completions").mock(return_value=stream_of("hello back"))
+    result = run("chat", input="hello\n")  # input() reads the turn; EOF (Ctrl-D) leaves
+    assert result.exit_code == EXIT_OK, result.stderr
+    assert "hello back\n" in result.stdout
+    assert sent_json(route)["messages"] == [{"role": "user", "content": "hello"}]
+    assert "/exit (or Ctrl-D) leaves" in result.stderr
+
+
+def test_provider_option_takes_a_fallback_list(
+    monkeypatch: pytest.MonkeyPatch, mock: respx.MockRouter, sleeps: list[float]
+) -> None:
+    # vllm first, llamacpp second: the 500 from the first moves the call to the second
+    monkeypatch.delenv("LLAMA_BASE_URL")
+    with respx.mock(assert_all_called=False) as router:
+        first = router.post("http://localhost:8000/v1/chat/completions").mock(
+            return_value=httpx.Response(503, json={"error": {"message": "down"}})
+        )
+        second = router.post("http://localhost:8080/v1/chat/completions").mock(
+            return_value=stream_of("from the second")
+        )
+        result = run("chat", "--provider", "vllm, llamacpp", "hi")
+    assert result.exit_code == EXIT_OK, result.stderr
+    assert result.stdout == "from the second\n"
+    assert first.called and second.called
+
+
+def test_the_callers_logging_is_left_as_it_was(mock: respx.MockRouter) -> None:
+    import logging
+
+    mock.post("/chat/completions").mock(return_value=stream_of("ok"))
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    assert run("-vv", "chat", "hi").exit_code == EXIT_OK
+    assert root.level == level and root.handlers == handlers
