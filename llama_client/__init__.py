@@ -26,6 +26,7 @@ from .errors import (
     BadRequestError,
     ConflictError,
     ContextLengthExceededError,
+    HookError,
     InternalServerError,
     InvalidRequestError,
     LlamaClientError,
@@ -72,6 +73,8 @@ __all__ = [
     "ChoiceDelta",
     "ConflictError",
     "ContextLengthExceededError",
+    "HookError",
+    "Hooks",
     "InternalServerError",
     "InvalidRequestError",
     "LlamaClient",
@@ -81,6 +84,7 @@ __all__ = [
     "ModelList",
     "ModelNotServedError",
     "NotFoundError",
+    "OTel",
     "ParsedChatCompletion",
     "PermissionDeniedError",
     "RateLimitError",
@@ -104,6 +108,7 @@ __all__ = [
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
     "Usage",
+    "UsageTotals",
     "UserMessage",
     "__version__",
     "tool",
@@ -111,6 +116,8 @@ __all__ = [
 
 if _TYPE_CHECKING:
     from ._tool_loop import ToolRunResult
+    from .hooks import Hooks
+    from .otel import OTel
     from .tools import Tool, tool
     from .types import (
         AssistantMessage,
@@ -129,11 +136,15 @@ if _TYPE_CHECKING:
         Usage,
         UserMessage,
     )
+    from .usage import UsageTotals
 
 # Tool support (schemas, Llama's text formats, the tool loop) and the response models (pydantic
 # classes, costly to define) are imported on first use, so that `import llama_client` stays
 # cheap: a client is built without defining a model class.
 _LAZY = {
+    "Hooks": ".hooks",
+    "OTel": ".otel",
+    "UsageTotals": ".usage",
     "Tool": ".tools",
     "tool": ".tools",
     "ToolRunResult": "._tool_loop",

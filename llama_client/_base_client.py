@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
 from ._json import json_default
+from ._observe import Observer
 from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
@@ -37,9 +38,13 @@ from .errors import (
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
 from .providers.base import UnsupportedPolicy
+from .usage import UsageTotals
 
 if TYPE_CHECKING:
     from ._call import Call
+    from ._observe import Watch
+    from .hooks import Hook, Hooks
+    from .otel import OTel
     from .types.chat import ChatCompletionChunk
 
 #: vLLM's default address: what the client talks to when nothing else is configured.
@@ -400,6 +405,9 @@ class _BaseClient:
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
         fallback: Fallback | None = None,
+        hooks: Hooks | Hook | None = None,
+        otel: OTel | bool | None = None,
+        usage: UsageTotals | None = None,
     ) -> None:
         #: True when the model comes from LLAMA_MODEL (a name on the user's own server): it is
         #: then sent to a hosted vendor only translated through the catalogue.
@@ -447,6 +455,14 @@ class _BaseClient:
         self._timeout_dict: dict[str, float | None] = {}
         #: endpoint name → the model ids its server lists, fetched once to resolve aliases
         self._served: dict[str, list[str]] = {}
+        self._observer = _observer(hooks, otel, usage)
+        self._otel = otel
+
+    @property
+    def usage(self) -> UsageTotals:
+        """Running totals of this client's chat calls (requests, tokens, retries, estimated
+        cost) per provider and model; shared with its ``with_options`` copies."""
+        return self._observer.usage
 
     def _resolve(
         self, provider: Provider, *, base_url: str | None, api_key: str | bytes | None
@@ -482,6 +498,9 @@ class _BaseClient:
             "api_key": (self._api_key or "") if single else None,
             "unsupported": self._unsupported,
             "fallback": self._fallback,
+            "hooks": self._observer.hooks,
+            "otel": self._otel,
+            "usage": self._observer.usage,
         }
 
     @property
@@ -797,10 +816,14 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
-    def _decoder(ep: Endpoint) -> ChatChunkDecoder:
+    def _decoder(ep: Endpoint, watch: Watch | None = None) -> ChatChunkDecoder:
+        normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None
+        normalize = ep.provider.chunk_normalizer()
+        if watch is not None:
+            normalize = watch.chunk_watcher(normalize)
         if ep.secrets:
-            return _RedactingDecoder(ep.provider.chunk_normalizer(), ep.secrets)
-        return ChatChunkDecoder(ep.provider.chunk_normalizer())
+            return _RedactingDecoder(normalize, ep.secrets)
+        return ChatChunkDecoder(normalize)
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -808,6 +831,25 @@ class _BaseClient:
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return options
+
+
+def _observer(
+    hooks: Hooks | Hook | None, otel: OTel | bool | None, usage: UsageTotals | None
+) -> Observer:
+    """The client's observer: its usage totals, and its hooks and tracer if it has them."""
+    if usage is not None and not isinstance(usage, UsageTotals):
+        raise InvalidRequestError("usage", f"must be a UsageTotals, got {type(usage).__name__}")
+    checked = None
+    if hooks is not None:
+        from .hooks import as_hooks  # loaded only when hooks are given
+
+        checked = as_hooks(hooks)
+    tracer = None
+    if otel is not None and otel is not False:
+        from .otel import make_tracer  # opentelemetry is imported only here
+
+        tracer = make_tracer(otel)
+    return Observer(usage if usage is not None else UsageTotals(), checked, tracer)
 
 
 def _apply_headers(

@@ -232,11 +232,18 @@ class ChatCompletion(ResponseModel):
     system_fingerprint: str | None = None
 
     _provider: str | None = PrivateAttr(default=None)
+    _cost: float | None = PrivateAttr(default=None)
 
     @property
     def provider_name(self) -> str | None:
         """The provider adapter that answered (set by the client; not a server field)."""
         return self._provider
+
+    @property
+    def cost(self) -> float | None:
+        """Estimated USD of this answer's tokens, from :mod:`llama_client.pricing` (set by the
+        client; None when the price or the token counts are unknown)."""
+        return self._cost
 
 
 T = TypeVar("T")

@@ -22,6 +22,9 @@ def test_all_is_honest() -> None:
         "providers",
         "resources",
         "pricing",
+        "usage",
+        "hooks",
+        "otel",
     }
     assert public - modules - set(llama_client.__all__) == set()
 
@@ -41,7 +44,7 @@ def test_ships_py_typed() -> None:
 def test_import_pulls_in_no_optional_dependency() -> None:
     code = (
         "import sys, llama_client\n"
-        "bad = [m for m in ('aiohttp', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers') if m in sys.modules]\n"
+        "bad = [m for m in ('aiohttp', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers', 'opentelemetry', 'llama_client.hooks', 'llama_client.otel', 'llama_client._otel') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
