@@ -73,10 +73,23 @@ def _error_fields(exc: BaseException) -> tuple[str, int | None, str]:
     return type(exc).__name__, status if isinstance(status, int) else None, message
 
 
+#: Masked copies of the header sets seen lately (most calls send the same few sets).
+_MASKED: dict[tuple[tuple[bytes, bytes], ...], dict[str, str]] = {}
+
+
 def _masked_headers(headers: httpx.Headers) -> dict[str, str]:
-    return {
-        name: "[secure]" if is_credential_header(name) else value for name, value in headers.items()
-    }
+    """The headers as a dict, every credential header shown as ``"[secure]"``."""
+    key = tuple(headers.raw)
+    masked = _MASKED.get(key)
+    if masked is None:
+        masked = {
+            name: "[secure]" if is_credential_header(name) else value
+            for name, value in headers.items()
+        }
+        if len(_MASKED) >= 64:
+            _MASKED.clear()
+        _MASKED[key] = masked
+    return dict(masked)  # a copy: a hook may change its own
 
 
 class _StreamSeen:

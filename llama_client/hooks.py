@@ -38,7 +38,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from .errors import HookError, InvalidRequestError
@@ -65,12 +65,15 @@ class _Event:
     def to_dict(self) -> dict[str, Any]:
         """The event as a JSON-ready dict, ``kind`` first (bytes decoded as UTF-8)."""
         out: dict[str, Any] = {"kind": self.kind}
-        for name, value in asdict(self).items():
+        for f in fields(self):
+            value = getattr(self, f.name)
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             elif isinstance(value, tuple):
                 value = list(value)
-            out[name] = value
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
         return out
 
 

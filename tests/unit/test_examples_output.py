@@ -32,6 +32,7 @@ NO_TEXT = "(the reply has no text)"
 EXPECTED = {
     "async_chat.py": [NO_TEXT],
     "local_vllm.py": [NO_TEXT, "serving " + MODEL],
+    "observability.py": [NO_TEXT, "events logged to", ": 2 requests, 15 + 3 tokens"],
     "providers.py": [NO_TEXT],
     "quickstart.py": [NO_TEXT],
     "streaming.py": [NO_TEXT],
