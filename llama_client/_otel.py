@@ -82,6 +82,7 @@ class CallSpan:
         "_name",
         "_provider",
         "_tracer",
+        "_where",
         "capture_content",
         "max_content",
         "span",
@@ -109,12 +110,13 @@ class CallSpan:
         self.span: Span = self._tracer.start_span(
             self._name, kind=SpanKind.CLIENT, attributes=attributes
         )
-        self._ctx = trace.set_span_in_context(self.span)
+        self._ctx: Any = None  # the context of the call span: made for the first child span
         self._attempt_span: Span | None = None
         self._attempt_start = 0
         self._multi = False
         self._n = 0
         self._provider = ""
+        self._where: tuple[str, int | None] = ("", None)
 
     # -- attempts ---------------------------------------------------------------------------
 
@@ -122,44 +124,34 @@ class CallSpan:
         self._n = n
         self._provider = provider
         self._attempt_start = time.time_ns()
-        host, port = _host_port(request.url)
+        host, port = self._where = _host_port(request.url)
         if n == 1:
             self._set_provider(self.span, provider, host, port)
         if self._multi:
             self._attempt_span = self._child(provider, host, port, None)
 
-    def _child(self, provider: str, host: str, port: int | None, start: int | None) -> Span:
-        span = self._tracer.start_span(
+    def _child(self, provider: str, host: str | None, port: int | None, start: int | None) -> Span:
+        if self._ctx is None:
+            self._ctx = trace.set_span_in_context(self.span)
+        attributes: dict[str, Any] = {"llama_client.attempt": self._n}
+        attributes.update(_provider_attributes(provider, host, port))
+        return self._tracer.start_span(
             f"{self._name} attempt {self._n}",
             context=self._ctx,
             kind=SpanKind.CLIENT,
             start_time=start,
-            attributes={"llama_client.attempt": self._n},
+            attributes=attributes,
         )
-        self._set_provider(span, provider, host, port)
-        return span
 
     @staticmethod
     def _set_provider(span: Span, provider: str, host: str, port: int | None) -> None:
-        span.set_attribute("gen_ai.provider.name", provider)
-        span.set_attribute("gen_ai.system", provider)
-        if host:
-            span.set_attribute("server.address", host)
-        if port is not None:
-            span.set_attribute("server.port", port)
+        span.set_attributes(_provider_attributes(provider, host, port))
 
     def attempt_failed(self, exc: BaseException | None) -> None:
         """The current attempt failed and another follows (a retry or a fallback)."""
         span = self._attempt_span
         if span is None:  # the first failure: its span is made now, from when it started
-            span = self._tracer.start_span(
-                f"{self._name} attempt {self._n}",
-                context=self._ctx,
-                kind=SpanKind.CLIENT,
-                start_time=self._attempt_start,
-                attributes={"llama_client.attempt": self._n},
-            )
-            span.set_attribute("gen_ai.provider.name", self._provider)
+            span = self._child(self._provider, *self._where, self._attempt_start)
         _set_error(span, exc)
         span.end()
         self._attempt_span = None
@@ -174,12 +166,13 @@ class CallSpan:
                 _set_error(span, error)
             span.end()
 
-    def _end_common(self, provider: str, retries: int) -> None:
-        span = self.span
-        span.set_attribute("gen_ai.provider.name", provider)
-        span.set_attribute("gen_ai.system", provider)
-        span.set_attribute("llama_client.attempts", self._n)
-        span.set_attribute("llama_client.retries", retries)
+    def _end_attributes(self, provider: str, retries: int) -> dict[str, Any]:
+        return {
+            "gen_ai.provider.name": provider,
+            "gen_ai.system": provider,
+            "llama_client.attempts": self._n,
+            "llama_client.retries": retries,
+        }
 
     def end_ok(
         self,
@@ -190,25 +183,23 @@ class CallSpan:
         retries: int,
     ) -> None:
         self._finish_attempt(None)
-        self._end_common(provider, retries)
-        span = self.span
+        attributes = self._end_attributes(provider, retries)
         if result is not None:
             model = getattr(result, "model", None)
             if model:
-                span.set_attribute("gen_ai.response.model", model)
+                attributes["gen_ai.response.model"] = model
             rid = getattr(result, "id", None)
             if rid:
-                span.set_attribute("gen_ai.response.id", rid)
+                attributes["gen_ai.response.id"] = rid
             choices = getattr(result, "choices", None) or ()
             reasons = [c.finish_reason for c in choices if getattr(c, "finish_reason", None)]
             if reasons:
-                span.set_attribute("gen_ai.response.finish_reasons", reasons)
+                attributes["gen_ai.response.finish_reasons"] = reasons
             if self.capture_content and choices:
-                span.set_attribute(
-                    "gen_ai.output.messages", output_messages(choices, self.max_content)
-                )
-        self._set_tokens(tokens, cost)
-        span.end()
+                attributes["gen_ai.output.messages"] = output_messages(choices, self.max_content)
+        _add_tokens(attributes, tokens, cost)
+        self.span.set_attributes(attributes)
+        self.span.end()
 
     def end_stream(
         self,
@@ -220,16 +211,16 @@ class CallSpan:
         retries: int,
     ) -> None:
         self._finish_attempt(error)
-        self._end_common(provider, retries)
+        attributes = self._end_attributes(provider, retries)
         span = self.span
         if seen is not None:
             if seen.model:
-                span.set_attribute("gen_ai.response.model", seen.model)
+                attributes["gen_ai.response.model"] = seen.model
             if seen.id:
-                span.set_attribute("gen_ai.response.id", seen.id)
+                attributes["gen_ai.response.id"] = seen.id
             if seen.finish:
                 reasons = [v for _, v in sorted(seen.finish.items())]
-                span.set_attribute("gen_ai.response.finish_reasons", reasons)
+                attributes["gen_ai.response.finish_reasons"] = reasons
             if seen.text is not None and seen.text:
                 messages = [
                     {
@@ -241,8 +232,9 @@ class CallSpan:
                     }
                     for index, parts in sorted(seen.text.items())
                 ]
-                span.set_attribute("gen_ai.output.messages", json.dumps(messages))
-        self._set_tokens(tokens, cost)
+                attributes["gen_ai.output.messages"] = json.dumps(messages)
+        _add_tokens(attributes, tokens, cost)
+        span.set_attributes(attributes)
         if error is not None:
             _set_error(span, error)
         span.end()
@@ -250,26 +242,39 @@ class CallSpan:
     def end_error(self, exc: BaseException, retries: int) -> None:
         self._finish_attempt(exc)
         if self._provider:
-            self.span.set_attribute("llama_client.attempts", self._n)
-            self.span.set_attribute("llama_client.retries", retries)
+            self.span.set_attributes(
+                {"llama_client.attempts": self._n, "llama_client.retries": retries}
+            )
         _set_error(self.span, exc)
         self.span.end()
 
-    def _set_tokens(self, tokens: tuple[int, int] | None, cost: float | None) -> None:
-        span = self.span
-        if tokens is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", tokens[0])
-            span.set_attribute("gen_ai.usage.output_tokens", tokens[1])
-        if cost is not None:
-            span.set_attribute("llama_client.cost_usd", cost)
+
+def _provider_attributes(provider: str, host: str | None, port: int | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"gen_ai.provider.name": provider, "gen_ai.system": provider}
+    if host:
+        attributes["server.address"] = host
+    if port is not None:
+        attributes["server.port"] = port
+    return attributes
+
+
+def _add_tokens(
+    attributes: dict[str, Any], tokens: tuple[int, int] | None, cost: float | None
+) -> None:
+    if tokens is not None:
+        attributes["gen_ai.usage.input_tokens"] = tokens[0]
+        attributes["gen_ai.usage.output_tokens"] = tokens[1]
+    if cost is not None:
+        attributes["llama_client.cost_usd"] = cost
 
 
 def _set_error(span: Span, exc: BaseException | None) -> None:
     name = type(exc).__name__ if exc is not None else "unknown"
-    span.set_attribute("error.type", name)
+    attributes: dict[str, Any] = {"error.type": name}
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
-        span.set_attribute("http.response.status_code", status)
+        attributes["http.response.status_code"] = status
+    span.set_attributes(attributes)
     message = str(exc) if exc is not None else ""
     span.set_status(Status(StatusCode.ERROR, f"{name}: {message[:MAX_MESSAGE]}"))
 

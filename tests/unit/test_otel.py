@@ -180,6 +180,7 @@ def test_retries_give_one_child_span_per_attempt(exporter: InMemorySpanExporter)
     assert [c.status.status_code == StatusCode.ERROR for c in children] == [True, True, False]
     assert all(c.start_time <= c.end_time for c in children)  # type: ignore[operator]
     assert children[0].start_time >= call.start_time  # type: ignore[operator]
+    assert children[0].attributes["server.address"] == "llama.test"  # type: ignore[index]
     assert call.attributes["llama_client.retries"] == 2  # type: ignore[index]
     assert call.status.status_code != StatusCode.ERROR
 
