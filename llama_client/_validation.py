@@ -65,7 +65,8 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_content(where: str, content: object, *, optional: bool) -> None:
+def _check_content(index: int, content: object, *, optional: bool) -> None:
+    where = f"messages[{index}]"
     if content is None:
         if optional:
             return
@@ -101,39 +102,40 @@ def normalize_messages(messages: object) -> list[Any]:
         raise RequestRefusedError("messages", "must contain at least one message")
     out: list[Any] = []
     for i, message in enumerate(messages):
-        where = f"messages[{i}]"
         if isinstance(message, BaseModel):
             message = message.model_dump(mode="json", exclude_none=True)
         elif not isinstance(message, Mapping):
             raise RequestRefusedError(
-                where, f"must be a dict or a message model, not {type(message).__name__}"
+                f"messages[{i}]",
+                f"must be a dict or a message model, not {type(message).__name__}",
             )
         role = message.get("role")
         if not isinstance(role, str) or not role:
             raise RequestRefusedError(
-                f"{where}.role",
+                f"messages[{i}].role",
                 f"must be a non-empty string such as {', '.join(sorted(MESSAGE_ROLES))}; "
                 f"got {shown(role)}",
             )
         content = message.get("content")
         if role not in MESSAGE_ROLES:  # a custom role: the server's chat template decides
-            _check_content(where, content, optional=True)
+            _check_content(i, content, optional=True)
         elif role == "assistant":
             tool_calls = message.get("tool_calls")
             if tool_calls is not None and not isinstance(tool_calls, (list, tuple)):
-                raise RequestRefusedError(f"{where}.tool_calls", "must be a list")
+                raise RequestRefusedError(f"messages[{i}].tool_calls", "must be a list")
             if content is None and not tool_calls:
                 raise RequestRefusedError(
-                    f"{where}.content", "an assistant message needs content or tool_calls"
+                    f"messages[{i}].content", "an assistant message needs content or tool_calls"
                 )
-            _check_content(where, content, optional=True)
+            _check_content(i, content, optional=True)
         else:
-            _check_content(where, content, optional=False)
+            if type(content) is not str:  # (the usual case needs no call)
+                _check_content(i, content, optional=False)
             if role == "tool":
                 tool_call_id = message.get("tool_call_id")
                 if not isinstance(tool_call_id, str) or not tool_call_id:
                     raise RequestRefusedError(
-                        f"{where}.tool_call_id",
+                        f"messages[{i}].tool_call_id",
                         "a tool message needs the id of the tool call it answers",
                     )
         out.append(message)
