@@ -790,10 +790,7 @@ def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
     cls = CLIENTS[name]
     result: dict[str, Any] = {}
-    here = os.path.dirname(os.path.abspath(__file__))
-    # The checkout this file is in comes first, so a run measures the llama_client next to it
-    # (the venv's editable install may point at another checkout).
-    sys.path[:0] = [here, os.path.dirname(here)]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if scenario == "import":
         t0 = time.perf_counter()
         for entry in cls.module.split(", "):
