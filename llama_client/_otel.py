@@ -59,8 +59,14 @@ class Tracer:
         self.capture_content = config.content_captured()
         self.max_content = config.max_content
 
-    def start(self, call: Call[Any], model: str | None) -> CallSpan:
-        return CallSpan(self, call, model)
+    def start(self, call: Call[Any], model: str | None) -> CallSpan | None:
+        """The span of a call; None when it records nothing (no SDK configured, or sampled
+        out): the call then pays nothing more for tracing."""
+        span = CallSpan(self, call, model)
+        if not span.span.is_recording():
+            span.span.end()
+            return None
+        return span
 
 
 def _host_port(url: httpx.URL) -> tuple[str, int | None]:
