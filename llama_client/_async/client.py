@@ -210,12 +210,12 @@ class AsyncLlamaClient(_BaseClient):
                         watch.fell_over(exc, plan[tried][0])
                     continue
                 self._answered(ep, len(plan))
-                if call.raw:
-                    result = self._raw(call, ep, response, result, watch)
-                elif not call.stream:
+                if not call.stream and not call.raw:
                     result = call.read(ep, response)
-                if watch is not None:
-                    watch.answered(response, None if call.raw and not call.stream else result)
+                if watch is not None:  # the stream, the completion, or None (raw, unread)
+                    watch.answered(response, result)
+                if call.raw:
+                    return self._raw(call, ep, response, result, watch)  # type: ignore[return-value]
                 return result  # type: ignore[no-any-return]
         except BaseException as exc:  # an error, or cancelled: the watch ends with it
             if watch is not None:

@@ -264,3 +264,20 @@ async def test_totals_are_exact_under_asyncio_concurrency() -> None:
         row = client.usage.get("vllm", "m")
         assert row is not None and row.requests == 100 and row.total_tokens == 1500
         assert row.unmetered == 0 and row.cost == pytest.approx(100 * 36e-6)
+
+
+@respx.mock
+async def test_a_raw_async_stream_counts_when_it_ends() -> None:
+    respx.post(URL).mock(
+        return_value=sse_reply(chunk(content="Hi", finish="stop"), usage_chunk(7, 2))
+    )
+    async with AsyncLlamaClient(base_url=BASE_URL, model="m") as client:
+        client.usage.set_prices(PRICE)
+        raw = await client.chat.completions.with_raw_response.create(messages=MSGS, stream=True)
+        assert client.usage.requests == 0
+        stream = raw.parse()
+        async for _ in stream:
+            pass
+        row = client.usage.get("vllm", "m")
+    assert row is not None and (row.requests, row.total_tokens, row.unmetered) == (1, 9, 0)
+    assert stream._cost == pytest.approx((7 * 2.0 + 2 * 4.0) / 1e6)
