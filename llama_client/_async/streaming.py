@@ -57,6 +57,12 @@ class AsyncStream(Generic[T]):
         _OPEN.add(source)
         self._source = source
 
+    @property
+    def cost(self) -> float | None:
+        """Estimated USD of the call's tokens, known once the stream ended with a usage chunk
+        (``stream_options={"include_usage": True}``) and the price is known; else None."""
+        return self._cost
+
     async def _prime(self) -> None:
         """Read up to the first chunk now, so a failure before it raises here; the chunk is
         still the first one iteration yields."""

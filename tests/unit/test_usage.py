@@ -280,4 +280,4 @@ async def test_a_raw_async_stream_counts_when_it_ends() -> None:
             pass
         row = client.usage.get("vllm", "m")
     assert row is not None and (row.requests, row.total_tokens, row.unmetered) == (1, 9, 0)
-    assert stream._cost == pytest.approx((7 * 2.0 + 2 * 4.0) / 1e6)
+    assert stream.cost == pytest.approx((7 * 2.0 + 2 * 4.0) / 1e6)
