@@ -427,7 +427,8 @@ class Watch:
         self._end = True
         ep = self.answered_by
         provider, model = ep.name, self.model_for(ep)
-        last = decoder.last
+        # (getattr: a provider's own stream decoder may keep neither)
+        last = getattr(decoder, "last", None)
         tokens = cost = None
         if self.usage is not None:
             tokens, cost = self._record(provider, model, last, requests=1)
@@ -446,7 +447,7 @@ class Watch:
                     provider,
                     model or None,
                     outcome,
-                    decoder.chunks_seen,
+                    getattr(decoder, "chunks_seen", 0),
                     self._elapsed(),
                     seen.model if seen else None,
                     seen.id if seen else None,
