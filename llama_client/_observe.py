@@ -95,7 +95,7 @@ def _masked_headers(headers: httpx.Headers) -> dict[str, str]:
 class _StreamSeen:
     """What a watched stream's chunks said (only when a hook or a span wants it)."""
 
-    __slots__ = ("finish", "id", "model", "text")
+    __slots__ = ("finish", "id", "kept", "model", "text")
 
     def __init__(self, capture: bool) -> None:
         self.id: str | None = None
@@ -103,6 +103,7 @@ class _StreamSeen:
         self.finish: dict[int, str] = {}
         #: choice index -> its text (only when content is captured, bounded by the tracer)
         self.text: dict[int, list[str]] | None = {} if capture else None
+        self.kept: dict[int, int] = {}  # characters kept per choice
 
 
 class Watch:
@@ -406,10 +407,12 @@ class Watch:
                 if choice.finish_reason:
                     seen.finish[choice.index] = choice.finish_reason
                 text = seen.text
-                if text is not None and choice.delta.content:
-                    parts = text.setdefault(choice.index, [])
-                    if sum(map(len, parts)) < limit:
-                        parts.append(choice.delta.content)
+                content = choice.delta.content
+                if text is not None and content:
+                    kept = seen.kept.get(choice.index, 0)
+                    if kept <= limit:  # a running count: linear in the stream's length
+                        text.setdefault(choice.index, []).append(content)
+                        seen.kept[choice.index] = kept + len(content)
             return chunk
 
         return watch
