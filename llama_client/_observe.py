@@ -300,8 +300,8 @@ class Watch:
         tokens = cost = None
         if self.usage is not None:
             tokens, cost = self._record(provider, model, result, requests=1)
-            if result is not None and cost is not None:
-                result._cost = cost
+            if cost is not None and hasattr(result, "_set_cost"):
+                result._set_cost(cost)
         if self.span is not None:
             self.span.end_ok(provider, result, tokens, cost, self.retries)
         self._respond(response, provider, model, result, tokens, cost, stream=False)
@@ -342,8 +342,8 @@ class Watch:
         ep = self.answered_by
         if self.usage is not None and ep is not None and getattr(result, "usage", None):
             _, cost = self._record(ep.name, self.model_for(ep), result, requests=0, unmetered=-1)
-            if cost is not None:
-                result._cost = cost
+            if cost is not None and hasattr(result, "_set_cost"):
+                result._set_cost(cost)
         return result
 
     def _respond(
