@@ -277,6 +277,86 @@ class RawAiohttp:
         return _run_concurrently(make, total, concurrency)
 
 
+# --------------------------------------------------------------------------- token counting
+
+
+def conversations(n: int) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """``n`` different multi-turn conversations with tools (about 1,500 tokens each), so that
+    no count can be reused from an earlier one."""
+    words = [
+        "the",
+        "fox",
+        "jumps",
+        "over",
+        "lazy",
+        "dogs",
+        "while",
+        "naïve",
+        "cafés",
+        "serve",
+        "日本語",
+        "and",
+        "😀",
+        "emoji",
+    ]
+    out = []
+    for i in range(n):
+        msgs: list[dict[str, Any]] = [{"role": "system", "content": f"You are assistant {i}."}]
+        for turn in range(6):
+            text = " ".join(words[(i + turn + k) % len(words)] for k in range(120))
+            msgs.append({"role": "user", "content": f"{i}.{turn} {text}"})
+            msgs.append({"role": "assistant", "content": f"answer {turn}: {text[:300]}"})
+        msgs.append({"role": "user", "content": f"last question {i}"})
+        out.append((msgs, TOOLS))
+    return out
+
+
+def _llama3_encoding() -> Any:
+    """The Llama 3 tokenizer built with tiktoken's own API: the floor's tokenizer."""
+    import importlib.util
+
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    path = os.environ.get("LLAMA_TOKENIZER_MODEL")
+    if not path:
+        spec = importlib.util.find_spec("llama_models")
+        assert spec is not None and spec.submodule_search_locations
+        path = os.path.join(next(iter(spec.submodule_search_locations)), "llama3/tokenizer.model")
+    pattern = (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+        r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    )
+    specials = [
+        "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+        "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>",
+        "<|reserved_special_token_2|>", "<|start_header_id|>", "<|end_header_id|>",
+        "<|eom_id|>", "<|eot_id|>", "<|python_tag|>",
+    ] + [f"<|reserved_special_token_{i}|>" for i in range(3, 248)]  # fmt: skip
+    return tiktoken.Encoding(
+        name="llama3",
+        pat_str=pattern,
+        mergeable_ranks=load_tiktoken_bpe(path),
+        special_tokens={t: 128000 + i for i, t in enumerate(specials)},
+    )
+
+
+class Tiktoken:
+    """tiktoken on the already rendered prompt: the floor of counting (no chat rendering)."""
+
+    def count_tokens(self, url: str, n: int) -> int:
+        from llama_client.tokens import render_prompt
+
+        enc = _llama3_encoding()
+        texts = [render_prompt(m, tools=t) for m, t in conversations(n + 5)]
+        for text in texts[:5]:  # warm-up
+            len(enc.encode(text, allowed_special="all"))
+        _mark()
+        for text in texts[5:]:
+            len(enc.encode(text, allowed_special="all"))
+        return n
+
+
 # --------------------------------------------------------------------------- this SDK
 
 
@@ -288,6 +368,17 @@ class LlamaClientSDK:
     module = "llama_client:LlamaClient"
     transport = "httpx"
 
+    def count_tokens(self, url: str, n: int) -> int:
+        from llama_client import count_tokens
+
+        convs = conversations(n + 5)
+        for messages, tools in convs[:5]:  # warm-up, loads the tokenizer
+            count_tokens(messages, tools=tools)
+        _mark()
+        for messages, tools in convs[5:]:
+            count_tokens(messages, tools=tools)
+        return n
+
     def seq(self, url: str, n: int) -> int:
         from llama_client import LlamaClient
 
@@ -298,6 +389,10 @@ class LlamaClientSDK:
                     _mark()
                 create(messages=MESSAGES, max_tokens=128, temperature=0.7)
         return n
+
+    def guarded(self, url: str, n: int) -> int:
+        """The baseline of the ``guarded`` scenario: the same calls, unguarded."""
+        return self.seq(url, n)
 
     def stream(self, url: str, chunks: int, repeats: int) -> int:
         from llama_client import LlamaClient
@@ -489,6 +584,7 @@ class LlamaClientAiohttp(LlamaClientSDK):
     seq = None  # type: ignore[assignment]
     stream = None  # type: ignore[assignment]
     tool_stream = None  # type: ignore[assignment]
+    guarded = None  # type: ignore[assignment]
 
     @staticmethod
     def _client(url: str, **kwargs: Any) -> Any:
@@ -756,6 +852,30 @@ class LiteLLM:
         return _run_concurrently(make, total, concurrency)
 
 
+class LlamaClientGuarded:
+    """llama_client with ``with_guard``: every call checks its input and its output with Llama
+    Guard (two more requests, to the server's ``/guard`` route, which answers ``safe``)."""
+
+    module = "llama_client:LlamaClient"
+
+    def guarded(self, url: str, n: int) -> int:
+        from llama_client import LlamaClient
+
+        guard_url = url[: -len("/v1")] + "/guard/v1"
+        with (
+            LlamaClient(base_url=url, api_key="sk-bench", model=MODEL) as client,
+            LlamaClient(base_url=guard_url, api_key="sk-bench") as guard,
+        ):
+            guard_id = "meta-llama/Llama-Guard-3-8B"
+            guarded = client.with_guard(input=guard_id, output=guard_id, guard_client=guard)
+            create = guarded.chat.completions.create
+            for i in range(n + 20):
+                if i == 20:
+                    _mark()
+                create(messages=MESSAGES, max_tokens=128, temperature=0.7)
+        return n
+
+
 CLIENTS: dict[str, type] = {
     "httpx": RawHttpx,
     "httpx+pydantic": HttpxPydantic,
@@ -767,9 +887,11 @@ CLIENTS: dict[str, type] = {
     "llama_client+otel(no SDK)": LlamaClientOTelNoSDK,
     "llama_client[aiohttp]": LlamaClientAiohttp,
     "llama_client[httpx-aiohttp]": LlamaClientHttpxAiohttp,
+    "llama_client+guard": LlamaClientGuarded,
     "openai": OpenAI,
     "openai[aiohttp]": OpenAIAiohttp,
     "litellm": LiteLLM,
+    "tiktoken": Tiktoken,
 }
 
 

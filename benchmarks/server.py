@@ -9,6 +9,7 @@ client and prints it next to the results). The first path segment picks the answ
     /c<N>/v1/chat/completions       stream of N content chunks (non-stream: as above)
     /tools/v1/chat/completions      a tool call: non-stream message, or a stream of tool_calls deltas
     /broken<K>/v1/chat/completions  stream that stops after K chunks by closing the connection
+    /guard/v1/chat/completions      a Llama Guard verdict: ``safe`` (non-stream)
     /v1/models                      a model list
 
 Whether the call is streamed is read from ``"stream": true`` in the body, without parsing it.
@@ -59,8 +60,8 @@ _WORDS = [
 ]
 
 
-def _completion(tool: bool) -> bytes:
-    content = " ".join(_WORDS[i % len(_WORDS)] for i in range(100))
+def _completion(tool: bool, verdict: str | None = None) -> bytes:
+    content = verdict or " ".join(_WORDS[i % len(_WORDS)] for i in range(100))
     message: dict[str, Any] = {
         "role": "assistant",
         "content": None if tool else content,
@@ -178,6 +179,7 @@ _SSE_HEAD = (
 )
 _COMPLETION = _completion(tool=False)
 _TOOL_COMPLETION = _completion(tool=True)
+_GUARD_COMPLETION = _completion(tool=False, verdict="safe")
 _MODELS = json.dumps(
     {
         "object": "list",
@@ -193,7 +195,7 @@ _MODELS = json.dumps(
     }
 ).encode()
 _NOT_FOUND = b'{"error": {"message": "no such route", "code": 404}}'
-_PREFIX = re.compile(rb"^(?:/(c(\d+)|tools|broken(\d+)))?(/v1/.*)$")
+_PREFIX = re.compile(rb"^(?:/(c(\d+)|tools|guard|broken(\d+)))?(/v1/.*)$")
 
 
 @lru_cache(maxsize=256)
@@ -210,7 +212,7 @@ def _answer(path: bytes, stream: bool) -> tuple[bytes, bool]:
         ) + _NOT_FOUND, True
     prefix = m.group(1) or b""
     if not stream:
-        body = _TOOL_COMPLETION if prefix == b"tools" else _COMPLETION
+        body = {b"tools": _TOOL_COMPLETION, b"guard": _GUARD_COMPLETION}.get(prefix, _COMPLETION)
         return _JSON_HEAD % len(body) + body, True
     if prefix == b"tools":
         return _SSE_HEAD + _chunked(_tool_events()) + b"0\r\n\r\n", True

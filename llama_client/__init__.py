@@ -44,6 +44,7 @@ from .errors import (
     ToolUseFailedError,
     TooManyToolCallsError,
     UnprocessableEntityError,
+    UnsafeContentError,
     UnsupportedParameterError,
     UnsupportedParameterWarning,
 )
@@ -105,12 +106,15 @@ __all__ = [
     "ToolRunResult",
     "ToolUseFailedError",
     "UnprocessableEntityError",
+    "UnsafeContentError",
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
     "Usage",
     "UsageTotals",
     "UserMessage",
     "__version__",
+    "count_tokens",
+    "fit_messages",
     "tool",
 ]
 
@@ -118,6 +122,7 @@ if _TYPE_CHECKING:
     from ._tool_loop import ToolRunResult
     from .hooks import Hooks
     from .otel import OTel
+    from .tokens import count_tokens, fit_messages
     from .tools import Tool, tool
     from .types import (
         AssistantMessage,
@@ -148,6 +153,8 @@ _LAZY = {
     "Tool": ".tools",
     "tool": ".tools",
     "ToolRunResult": "._tool_loop",
+    "count_tokens": ".tokens",
+    "fit_messages": ".tokens",
     "AssistantMessage": ".types",
     "ChatCompletion": ".types",
     "ChatCompletionChunk": ".types",

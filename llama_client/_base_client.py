@@ -23,9 +23,16 @@ import httpx
 from pydantic import BaseModel
 
 from ._aliases import PendingAlias, is_alias
+from ._context import context_budget
 from ._json import json_default
 from ._observe import Observer
-from ._secrets import SecretHeaders, check_headers, mask_url, redact_exception
+from ._secrets import (
+    SecretHeaders,
+    check_headers,
+    mask_url,
+    redact_exception,
+    request_secrets,
+)
 from ._streaming import ChatChunkDecoder
 from ._validation import REQUEST_OPTIONS, build_chat_body, shown
 from ._version import __version__
@@ -37,7 +44,7 @@ from .errors import (
 )
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
-from .providers.base import UnsupportedPolicy
+from .providers.base import Framer, UnsupportedPolicy
 from .usage import UsageTotals
 
 if TYPE_CHECKING:
@@ -670,6 +677,7 @@ class _BaseClient:
         if params is None:
             return self._plan_plain(call)
         endpoints, name = self._route(call.model)
+        params, budget = context_budget(params, call.messages)  # #12: context pre-flight
         body = build_chat_body(call.messages, name, call.stream, params)
         options = {k: params[k] for k in REQUEST_OPTIONS if k in params}
         from_env = not call.model and self._model_from_env
@@ -683,6 +691,9 @@ class _BaseClient:
                     sent = self._env_model_for(ep, name)
                     if sent != name:
                         ep_body = {**body, "model": sent}
+                # the context pre-flight (#12) reads the OpenAI-shaped body: may raise
+                # ContextLengthExceededError, or fill in max_tokens="auto" for this provider
+                ep_body = budget.apply(ep.provider, ep_body)
                 prepared = ep.provider.prepare(
                     ep_body,
                     stream=call.stream,
@@ -708,7 +719,7 @@ class _BaseClient:
                 request = self._build_request(
                     self._http,
                     call.method,
-                    call.path,
+                    prepared.path or call.path,
                     body=prepared.body,
                     options=options,
                     stream=call.stream,
@@ -771,17 +782,52 @@ class _BaseClient:
         return pending.build(model)
 
     def _plan_plain(self, call: Call[Any]) -> list[Attempt]:
-        """A call without a body: to the provider its model routes to, else to every one."""
+        """A call without a chat body: to the provider its model routes to, else to every one."""
         options = self._check_options(call.options or {})
+        if call.body is not None and call.model is not None:
+            return self._plan_body(call, options)
         if call.model is None:
             endpoints, path = self._endpoints, call.path
         else:
             endpoints, name = self._route(call.model)
             path = f"{call.path}/{name}"
         attempts: list[Attempt] = [
-            (ep, self._build_request(self._http, call.method, path, options=options, endpoint=ep))
+            (
+                ep,
+                self._build_request(
+                    self._http,
+                    call.method,
+                    _on_root(ep.base_url, path),
+                    body=call.body,
+                    options=options,
+                    endpoint=ep,
+                ),
+            )
             for ep in endpoints
         ]
+        return self._in_fallback_order(attempts)
+
+    def _plan_body(self, call: Call[Any], options: Mapping[str, Any]) -> list[Attempt]:
+        """A ``POST`` with a JSON body that is not a chat completion (:func:`_call.post_call`):
+        routed by its model like a chat call, the model in the body translated per provider
+        (a canonical alias on a self-hosted server is resolved against its listing)."""
+        assert call.body is not None
+        endpoints, name = self._route(call.model)
+        attempts: list[Attempt] = []
+        for ep in endpoints:
+            body = dict(call.body)
+            path = _on_root(ep.base_url, call.path)
+            if "model" in body:
+                body["model"] = name
+                alias = is_alias(name) and ep.provider.is_self_hosted() and path == call.path
+                if alias:
+                    attempts.append((ep, self._alias_request(call, ep, name, body, options, {})))
+                    continue
+                body["model"] = ep.provider.resolve_model(name)
+            request = self._build_request(
+                self._http, call.method, path, body=body, options=options, endpoint=ep
+            )
+            attempts.append((ep, request))
         return self._in_fallback_order(attempts)
 
     def _in_fallback_order(self, attempts: list[Attempt]) -> list[Attempt]:
@@ -816,14 +862,21 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
-    def _decoder(ep: Endpoint, watch: Watch | None = None) -> ChatChunkDecoder:
+    def _decoder(
+        ep: Endpoint, request: httpx.Request, watch: Watch | None = None
+    ) -> ChatChunkDecoder:
+        provider = ep.provider
+        framer = provider.stream_framer(request)
         normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None
-        normalize = ep.provider.chunk_normalizer()
+        normalize = provider.chunk_normalizer()
         if watch is not None:
             normalize = watch.chunk_watcher(normalize)
-        if ep.secrets:
-            return _RedactingDecoder(normalize, ep.secrets)
-        return ChatChunkDecoder(normalize)
+        # A signed request's credentials (SigV4's session token) are added per attempt, so
+        # they are read from the request that was sent, not from the endpoint.
+        secrets = ep.secrets if ep.sign is None else request_secrets(request) + ep.secrets
+        if secrets:
+            return _RedactingDecoder(normalize, secrets, framer)
+        return ChatChunkDecoder(normalize, framer)
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -852,6 +905,16 @@ def _observer(
     return Observer(usage if usage is not None else UsageTotals(), checked, tracer)
 
 
+def _on_root(base_url: str, path: str) -> str:
+    """A call's path for ``base_url``. ``/../x`` names ``x`` on the server's root, beside the
+    OpenAI base: it stays relative when the base URL ends in ``/v1`` (httpx resolves the
+    ``..``), and any other base URL is the root itself (text-embeddings-inference at
+    ``http://host:8080``)."""
+    if path.startswith("/../") and not base_url.rstrip("/").endswith("/v1"):
+        return path[3:]
+    return path
+
+
 def _apply_headers(
     headers: httpx.Headers,
     provider_headers: Mapping[str, str] | None,
@@ -877,8 +940,9 @@ class _RedactingDecoder(ChatChunkDecoder):
         self,
         normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None,
         secrets: tuple[str, ...],
+        framer: Framer | None = None,
     ) -> None:
-        super().__init__(normalize)
+        super().__init__(normalize, framer)
         self._secrets = secrets
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from ._response import parse_model
+from ._response import parse_json, parse_model
 from .errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .types.chat import ChatCompletion
     from .types.params import MessageParam
 
-__all__ = ["Call", "Deferred", "chat_call", "get_call"]
+__all__ = ["Call", "Deferred", "chat_call", "get_call", "post_call", "server_call"]
 
 R = TypeVar("R")
 
@@ -42,6 +42,7 @@ class Call(Generic[R]):
     ``method path`` without a body."""
 
     __slots__ = (
+        "body",
         "cls",
         "messages",
         "method",
@@ -91,10 +92,17 @@ class Call(Generic[R]):
         self.raw = raw
         #: what to do with the tool calls of the reply (None without tools)
         self.tool_policy = tool_policy
+        #: the JSON body of a call that is not a chat completion (:func:`post_call`)
+        self.body: Mapping[str, Any] | None = None
 
     def read(self, endpoint: Endpoint, response: httpx.Response) -> Any:
         """The result of a non-streamed answer from ``endpoint``."""
-        value = parse_model(response, self.cls)
+        if self.cls is _RawJSON:
+            return parse_json(response)
+        if self.params is None:
+            value = parse_model(response, self.cls)
+        else:  # a chat answer: in the provider's shape, which it converts
+            value = endpoint.provider.parse_completion(response, self.cls)
         if isinstance(value, _chat_completion()):
             value = endpoint.provider.normalize_completion(value)
             if self.tool_policy:
@@ -114,6 +122,11 @@ class Deferred(Generic[R]):
 
     def __init__(self, call: Call[R]) -> None:
         self.call = call
+
+
+class _RawJSON(BaseModel):
+    """Marks a call whose answer is returned as decoded JSON, not validated into a model (the
+    caller reads shapes that differ by server, e.g. classification endpoints)."""
 
 
 @cache
@@ -168,3 +181,38 @@ def get_call(
     if model is not None and (not model or not isinstance(model, str)):
         raise InvalidRequestError("model", "must be a non-empty string")
     return Call("GET", path, cls, model, None, None, options, False, False, raw, None)
+
+
+def post_call(
+    path: str,
+    body: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    model: str,
+    cls: type[BaseModel] | None = None,
+    model_in_body: bool = True,
+) -> Call[Any]:
+    """A ``POST`` of a JSON ``body`` that is not a chat completion (``/completions``, a
+    classification endpoint). ``model`` routes it like a chat call (``"provider:model"``,
+    catalogue aliases) and, with ``model_in_body``, is written into the body as the id the
+    provider serves. A ``path`` starting with ``/..`` is taken from the server root: a
+    trailing ``/v1`` of the base URL is left out (vLLM's ``/classify``), any other base URL
+    is the root itself (text-embeddings-inference at ``http://host:8080``). Without ``cls`` the answer is the decoded JSON, unvalidated."""
+    if not model or not isinstance(model, str):
+        raise InvalidRequestError("model", "must be a non-empty string")
+    call: Call[Any] = Call(
+        "POST", path, cls or _RawJSON, model, None, None, options, False, False, False, None
+    )
+    call.body = {**body, "model": model} if model_in_body else dict(body)
+    return call
+
+
+def server_call(path: str, cls: type[BaseModel], body: Mapping[str, Any]) -> Call[Any]:
+    """A ``POST`` of ``body`` to ``path`` on the server's root (beside ``/v1``), to every
+    provider of the client in fallback order: a self-hosted server's own endpoint such as
+    vLLM's or llama.cpp's ``/tokenize``. The model, if any, is in ``body`` as it is."""
+    call: Call[Any] = Call(
+        "POST", "/.." + path, cls, None, None, None, {}, False, False, False, None
+    )
+    call.body = dict(body)
+    return call

@@ -16,6 +16,7 @@ from .errors import APIError, ResponseValidationError, StreamError
 __all__ = [
     "APIResponse",
     "decode_body",
+    "parse_json",
     "parse_model",
     "undecodable_body",
     "undecodable_response",
@@ -83,6 +84,27 @@ def parse_model(response: httpx.Response, cls: type[M]) -> M:
             request=response.request,
             body=body,
         ) from None
+
+
+def parse_json(response: httpx.Response) -> object:
+    """The decoded JSON of a read response body (any shape; the caller checks it); a body
+    that is not JSON, or an ``{"error": ...}`` body, raises ResponseValidationError."""
+    body = decode_body(response)
+    if isinstance(body, str) or body is None:
+        raise ResponseValidationError(
+            f"Expected a JSON body (HTTP {response.status_code}), got: "
+            f"{preview(response.content) or '<empty>'}",
+            request=response.request,
+            body=body,
+        )
+    if isinstance(body, dict) and "error" in body:
+        info = error_info(body, response.status_code)
+        raise ResponseValidationError(
+            f"The server answered HTTP {response.status_code} with an error body: {info.message}",
+            request=response.request,
+            body=body,
+        )
+    return body
 
 
 def unexpected_stream_body(response: httpx.Response) -> Exception:

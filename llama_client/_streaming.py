@@ -30,6 +30,7 @@ from .errors import APITimeoutError, ResponseValidationError, StreamError
 if TYPE_CHECKING:
     import asyncio
 
+    from .providers.base import Framer
     from .types.chat import ChatCompletionChunk
 
 __all__ = ["ChatChunkDecoder", "close_abandoned"]
@@ -42,6 +43,8 @@ class ChatChunkDecoder:
     input and raises :class:`StreamError` when the stream ended early: without ``[DONE]`` and
     with a choice that never got a ``finish_reason`` (or with no event at all).
     ``normalize`` (a provider's chunk normaliser) is applied to every chunk, in order.
+    ``framer`` cuts the bytes into events (SSE by default; a provider's own framing, such as
+    AWS event-stream, yields the same events: see :meth:`Provider.stream_framer`).
     """
 
     __slots__ = (
@@ -56,10 +59,12 @@ class ChatChunkDecoder:
     )
 
     def __init__(
-        self, normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None = None
+        self,
+        normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None = None,
+        framer: Framer | None = None,
     ) -> None:
         self._normalize = normalize
-        self._sse = SSEDecoder()
+        self._sse = SSEDecoder() if framer is None else framer
         # Imported here, not at module level: `import llama_client` defines no model class.
         from .types.chat import ChatCompletionChunk
 

@@ -34,6 +34,7 @@ from .errors import (
     MaxToolRoundsError,
     ToolCallArgumentsError,
     TooManyToolCallsError,
+    UnsafeContentError,
 )
 from .tools import Tool, ToolSet
 from .types.chat import ChatCompletion, ToolCall, Usage, add_usage
@@ -191,8 +192,9 @@ class ToolLoop:
         return PlannedCall(call, t, arguments)
 
     def tool_failed(self, planned: PlannedCall, exc: Exception) -> str:
-        """The text sent back for a tool that raised (or re-raise when so configured)."""
-        if self.raise_tool_errors:
+        """The text sent back for a tool that raised (or re-raise when so configured). A
+        guard's verdict on a tool result (UnsafeContentError) always stops the loop."""
+        if self.raise_tool_errors or isinstance(exc, UnsafeContentError):
             raise exc
         return f"Error: {planned.call.function.name} raised {type(exc).__name__}: {exc}"
 
@@ -296,3 +298,17 @@ def as_returned(value: object) -> object:
     """The value a tool returned (the sync twin of :func:`maybe_awaited`: the sync loop refuses
     async tools before any I/O)."""
     return value
+
+
+def fit_for_loop(messages: list[Any], budget: int, tools: object, model: str | None) -> list[Any]:
+    """The messages of a tool loop's next request, trimmed to ``budget`` prompt tokens
+    (``run_tools(context_budget=...)``): the oldest rounds go first, a call never without its
+    results; the system prompt, the last user message and the newest round stay."""
+    from ._tool_calls import prepare_tool_params
+    from .tokens import fit_messages
+
+    defs = prepare_tool_params({"tools": tools})[0].get("tools")
+    kept, _ = fit_messages(
+        messages, budget, tools=defs, model=model, strategy="messages", keep="user"
+    )
+    return kept

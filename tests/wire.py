@@ -308,3 +308,139 @@ def sent_json(route: Any, i: int = -1) -> dict[str, Any]:
     """The JSON body of a respx route's ``i``-th call (the last by default)."""
     result: dict[str, Any] = json.loads(route.calls[i].request.content)
     return result
+
+
+# ------------------------------------------------------------------------------ AWS Bedrock
+#
+# Bedrock's Converse answers and its ConverseStream body, a binary AWS event-stream
+# (``application/vnd.amazon.eventstream``). botocore only *decodes* event-stream
+# (botocore.eventstream has no encoder); awscrt exposes no standalone encoder (only an RPC
+# client that adds its own int32 ``:message-type`` headers); smithy-aws-event-stream, AWS's
+# Python encoder, requires Python >= 3.12 and this project runs on 3.10+. So frames are built
+# here, from the format's definition (prelude: total and header lengths, CRC32; string
+# headers; payload; message CRC32), and tests/unit/test_bedrock.py checks every kind of frame
+# built here against botocore's decoder (both CRCs, headers, payload).
+
+BEDROCK_URL = "https://bedrock-runtime.us-east-1.amazonaws.com"
+EVENTSTREAM_HEADERS = {"content-type": "application/vnd.amazon.eventstream"}
+
+
+def eventstream_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message with string-valued headers (header value type 7)."""
+    import binascii
+    import struct
+
+    head = b""
+    for name, value in headers.items():
+        raw_name, raw_value = name.encode(), value.encode()
+        head += struct.pack("!B", len(raw_name)) + raw_name
+        head += struct.pack("!BH", 7, len(raw_value)) + raw_value
+    prelude = struct.pack("!II", 16 + len(head) + len(payload), len(head))
+    prelude += struct.pack("!I", binascii.crc32(prelude))
+    message = prelude + head + payload
+    return message + struct.pack("!I", binascii.crc32(message))
+
+
+def aws_event(event_type: str, body: dict[str, Any]) -> bytes:
+    """A ConverseStream event message (``messageStart``, ``contentBlockDelta``, ...)."""
+    return eventstream_message(
+        {
+            ":event-type": event_type,
+            ":content-type": "application/json",
+            ":message-type": "event",
+        },
+        json.dumps(body).encode(),
+    )
+
+
+def aws_exception(exception_type: str, message: str) -> bytes:
+    """An exception that arrives inside the stream (``throttlingException``, ...)."""
+    return eventstream_message(
+        {
+            ":exception-type": exception_type,
+            ":content-type": "application/json",
+            ":message-type": "exception",
+        },
+        json.dumps({"message": message}).encode(),
+    )
+
+
+def converse_stream_events(
+    *texts: str,
+    stop_reason: str = "end_turn",
+    tool: tuple[str, str, list[str]] | None = None,
+    usage: tuple[int, int] | None = (11, 4),
+) -> list[bytes]:
+    """The messages of a ConverseStream answer: text deltas, then an optional tool call
+    ``(toolUseId, name, input fragments)``, ``messageStop`` and the ``metadata`` event."""
+    out = [aws_event("messageStart", {"role": "assistant"})]
+    block = 0
+    if texts:
+        for text in texts:
+            out.append(
+                aws_event("contentBlockDelta", {"delta": {"text": text}, "contentBlockIndex": 0})
+            )
+        out.append(aws_event("contentBlockStop", {"contentBlockIndex": 0}))
+        block = 1
+    if tool is not None:
+        use_id, name, fragments = tool
+        start = {"start": {"toolUse": {"toolUseId": use_id, "name": name}}}
+        out.append(aws_event("contentBlockStart", {**start, "contentBlockIndex": block}))
+        for fragment in fragments:
+            delta = {"delta": {"toolUse": {"input": fragment}}, "contentBlockIndex": block}
+            out.append(aws_event("contentBlockDelta", delta))
+        out.append(aws_event("contentBlockStop", {"contentBlockIndex": block}))
+    out.append(aws_event("messageStop", {"stopReason": stop_reason}))
+    if usage is not None:
+        prompt, completion = usage
+        meta = {
+            "usage": {
+                "inputTokens": prompt,
+                "outputTokens": completion,
+                "totalTokens": prompt + completion,
+            },
+            "metrics": {"latencyMs": 120},
+        }
+        out.append(aws_event("metadata", meta))
+    return out
+
+
+def converse_answer(
+    text: str | None = "Hello!",
+    *,
+    stop_reason: str = "end_turn",
+    tool_uses: list[tuple[str, str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    usage: tuple[int, int] = (11, 4),
+) -> dict[str, Any]:
+    """A Converse (non-streamed) answer body."""
+    content: list[dict[str, Any]] = [{"text": text}] if text is not None else []
+    for use_id, name, arguments in tool_uses:
+        content.append({"toolUse": {"toolUseId": use_id, "name": name, "input": arguments}})
+    prompt, completion = usage
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason,
+        "usage": {
+            "inputTokens": prompt,
+            "outputTokens": completion,
+            "totalTokens": prompt + completion,
+        },
+        "metrics": {"latencyMs": 321},
+    }
+
+
+def bedrock_error(status: int, error_type: str, message: str) -> httpx.Response:
+    """A Bedrock error answer: ``{"message"}`` with the type in ``x-amzn-ErrorType``."""
+    return httpx.Response(
+        status,
+        json={"message": message},
+        headers={
+            "x-amzn-ErrorType": f"{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            "x-amzn-RequestId": "5d1a3c1e-0000-4000-8000-000000000001",
+        },
+    )
+
+
+def eventstream_response(*messages: bytes) -> httpx.Response:
+    """A 200 ConverseStream answer delivered one message per read."""
+    return httpx.Response(200, stream=PiecewiseStream(*messages), headers=EVENTSTREAM_HEADERS)

@@ -222,6 +222,7 @@ class AsyncChat:
         split_tool_calls: bool = True,
         max_tool_calls: int = 64,  # _tool_loop.DEFAULT_MAX_TOOL_CALLS
         max_concurrency: int = 8,  # _tool_loop.DEFAULT_MAX_CONCURRENCY
+        context_budget: int | None = None,
         **params: Unpack[RunToolsParams],
     ) -> ToolRunResult:
         """Call the model, run the tools it asks for, send the results back; repeat.
@@ -238,6 +239,10 @@ class AsyncChat:
         The calls of one reply run concurrently in the async client, at most
         ``max_concurrency`` at a time, and one after the other in the sync client (which
         refuses async tools).
+        ``context_budget`` (tokens; needs ``llama-client[tokens]``) trims what each request
+        sends with :func:`~llama_client.tokens.fit_messages` (oldest rounds first, a tool call
+        never without its results), so a long loop does not overflow the context; the result
+        keeps the whole conversation.
         """
         from .tool_loop import arun_tools  # loaded on first use
 
@@ -252,4 +257,5 @@ class AsyncChat:
             params=params,
             max_tool_calls=max_tool_calls,
             max_concurrency=max_concurrency,
+            context_budget=context_budget,
         )

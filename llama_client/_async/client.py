@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 from typing_extensions import Self
@@ -31,14 +31,18 @@ from ..providers.base import UnsupportedPolicy
 from ..usage import UsageTotals
 from .chat import AsyncChat
 from .models import AsyncModels
+from .safety import AsyncModerations, AsyncSafety
 from .streaming import AsyncStream
+from .tokens import AsyncTokens
 from .transport import AsyncSender
 
 if TYPE_CHECKING:
+    from .._safety import AskMode
     from ..hooks import Hook, Hooks
     from ..otel import OTel
     from ..types.chat import ChatCompletionChunk
     from ..types.models import ModelList
+    from .guarded import AsyncGuardedClient
 
 __all__ = ["AsyncLlamaClient"]
 
@@ -119,9 +123,76 @@ class AsyncLlamaClient(_BaseClient):
         return AsyncChat(self)
 
     @cached_property
+    def tokens(self) -> AsyncTokens:
+        """Prompt token counts: from the server (vLLM, llama.cpp ``/tokenize``) or offline."""
+        return AsyncTokens(self)
+
+    @cached_property
     def models(self) -> AsyncModels:
         """The models the providers serve, and the model catalogue."""
         return AsyncModels(self)
+
+    @cached_property
+    def safety(self) -> AsyncSafety:
+        """Llama Guard verdicts (``safety.check``) and Prompt Guard scans (``safety.scan``)."""
+        return AsyncSafety(self)
+
+    @cached_property
+    def moderations(self) -> AsyncModerations:
+        """OpenAI's moderations API shape (``moderations.create``), answered by Llama Guard."""
+        return AsyncModerations(self)
+
+    def with_guard(
+        self,
+        *,
+        input: str | None = "llama-guard-3-8b",
+        output: str | None = "llama-guard-3-8b",
+        on_unsafe: Literal["raise", "refuse"] = "raise",
+        guard_client: AsyncLlamaClient | None = None,
+        ask: AskMode | None = None,
+        categories: Sequence[str] | Mapping[str, str] | None = None,
+        exclude: Sequence[str] | None = None,
+        check_every: int | None = None,
+        refusal: str | None = None,
+        scan_tool_results: str | None = None,
+        scan_api: Literal["vllm", "tei", "hf"] = "vllm",
+        scan_threshold: float = 0.9,
+        scan_client: AsyncLlamaClient | None = None,
+        overlap: bool = True,
+    ) -> AsyncGuardedClient:
+        """A client whose chat calls are checked by Llama Guard: the conversation (``input``)
+        before the model's answer is released, the answer (``output``) before it is returned.
+
+        ``input`` / ``output`` name the guard model (None: no check); ``guard_client`` sends
+        the checks to another client (another provider or server). Unsafe content raises
+        :class:`~llama_client.UnsafeContentError` (``on_unsafe="raise"``) or gives a refusal
+        completion carrying the verdict (``"refuse"``, text ``refusal``). A stream is released
+        in pieces that passed a check: every ``check_every`` characters and at its end.
+        ``scan_tool_results`` (a Prompt Guard model on ``scan_api``, reached through
+        ``scan_client``, else ``guard_client``) scans tool results in ``run_tools``. With ``overlap`` the async client calls the model while the input is
+        checked. ``ask``, ``categories`` and ``exclude`` are passed to every check.
+        """
+        from .._safety import DEFAULT_REFUSAL
+        from .guarded import AsyncGuard, AsyncGuardedClient
+
+        guard = AsyncGuard(
+            self,
+            input=input,
+            output=output,
+            on_unsafe=on_unsafe,
+            guard_client=guard_client,
+            ask=ask,
+            categories=categories,
+            exclude=exclude,
+            check_every=check_every,
+            refusal=DEFAULT_REFUSAL if refusal is None else refusal,
+            scan_tool_results=scan_tool_results,
+            scan_api=scan_api,
+            scan_threshold=scan_threshold,
+            scan_client=scan_client,
+            overlap=overlap,
+        )
+        return AsyncGuardedClient(guard)
 
     def with_options(
         self,
@@ -238,14 +309,16 @@ class AsyncLlamaClient(_BaseClient):
     def _sender_for(self, ep: Endpoint) -> AsyncSender:
         sender = self._senders.get(ep.name)
         if sender is None:
-            sender = AsyncSender(self._http, ep.policy, ep.provider.classify_error)
+            sender = AsyncSender(self._http, ep.policy, ep.provider.classify_error, ep.sign)
             self._senders[ep.name] = sender
         return sender
 
     def _stream(
         self, ep: Endpoint, response: httpx.Response, watch: Watch | None
     ) -> AsyncStream[ChatCompletionChunk]:
-        chunks: AsyncStream[ChatCompletionChunk] = AsyncStream(response, self._decoder(ep, watch))
+        chunks: AsyncStream[ChatCompletionChunk] = AsyncStream(
+            response, self._decoder(ep, response.request, watch)
+        )
         chunks.provider_name = ep.name
         chunks._watch = watch
         return chunks

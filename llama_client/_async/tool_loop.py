@@ -16,6 +16,7 @@ from .._tool_loop import (
     ToolLoop,
     ToolRunResult,
     _check_positive,
+    fit_for_loop,
     maybe_awaited,
     run_concurrently,
     tool_output,
@@ -39,6 +40,7 @@ async def arun_tools(
     params: Mapping[str, Any],
     max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    context_budget: int | None = None,
 ) -> ToolRunResult:
     """Call the model, run the tools it asks for, send the results back; repeat.
 
@@ -69,9 +71,11 @@ async def arun_tools(
             return loop.tool_failed(planned, exc)
 
     while True:
-        completion = await completions.create(
-            messages=loop.messages, model=model, **params, **loop.request_params()
-        )
+        request = loop.request_params()
+        sent = loop.messages
+        if context_budget is not None:
+            sent = fit_for_loop(sent, context_budget, request["tools"], model)
+        completion = await completions.create(messages=sent, model=model, **params, **request)
         plan = loop.plan(completion)
         if isinstance(plan, ToolRunResult):
             return plan

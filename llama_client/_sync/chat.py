@@ -223,6 +223,7 @@ class Chat:
         split_tool_calls: bool = True,
         max_tool_calls: int = 64,  # _tool_loop.DEFAULT_MAX_TOOL_CALLS
         max_concurrency: int = 8,  # _tool_loop.DEFAULT_MAX_CONCURRENCY
+        context_budget: int | None = None,
         **params: Unpack[RunToolsParams],
     ) -> ToolRunResult:
         """Call the model, run the tools it asks for, send the results back; repeat.
@@ -239,6 +240,10 @@ class Chat:
         The calls of one reply run concurrently in the async client, at most
         ``max_concurrency`` at a time, and one after the other in the sync client (which
         refuses async tools).
+        ``context_budget`` (tokens; needs ``llama-client[tokens]``) trims what each request
+        sends with :func:`~llama_client.tokens.fit_messages` (oldest rounds first, a tool call
+        never without its results), so a long loop does not overflow the context; the result
+        keeps the whole conversation.
         """
         from .tool_loop import run_tools  # loaded on first use
 
@@ -253,4 +258,5 @@ class Chat:
             params=params,
             max_tool_calls=max_tool_calls,
             max_concurrency=max_concurrency,
+            context_budget=context_budget,
         )

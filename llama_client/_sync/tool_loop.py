@@ -17,6 +17,7 @@ from .._tool_loop import (
     ToolLoop,
     ToolRunResult,
     _check_positive,
+    fit_for_loop,
     as_returned,
     run_in_order,
     tool_output,
@@ -40,6 +41,7 @@ def run_tools(
     params: Mapping[str, Any],
     max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    context_budget: int | None = None,
 ) -> ToolRunResult:
     """Call the model, run the tools it asks for, send the results back; repeat.
 
@@ -70,9 +72,11 @@ def run_tools(
             return loop.tool_failed(planned, exc)
 
     while True:
-        completion = completions.create(
-            messages=loop.messages, model=model, **params, **loop.request_params()
-        )
+        request = loop.request_params()
+        sent = loop.messages
+        if context_budget is not None:
+            sent = fit_for_loop(sent, context_budget, request["tools"], model)
+        completion = completions.create(messages=sent, model=model, **params, **request)
         plan = loop.plan(completion)
         if isinstance(plan, ToolRunResult):
             return plan

@@ -21,6 +21,7 @@ from ..errors import APIError
 
 if TYPE_CHECKING:
     from .._observe import Watch
+    from ..providers.base import Signer
 
 __all__ = ["Sender"]
 
@@ -35,18 +36,27 @@ def _pause(seconds: float) -> None:
 class Sender:
     """Sends a request with retries over an ``httpx.Client``."""
 
-    __slots__ = ("classify", "http", "policy")
+    __slots__ = ("classify", "http", "policy", "sign")
 
     def __init__(
-        self, http: httpx.Client, policy: RetryPolicy, classify: Classifier | None = None
+        self,
+        http: httpx.Client,
+        policy: RetryPolicy,
+        classify: Classifier | None = None,
+        sign: Signer | None = None,
     ) -> None:
         self.http = http
         self.policy = policy
         self.classify = classify
+        #: a provider's per-attempt signing (SigV4): every attempt, retries too, is signed
+        #: afresh over the final body, with the credentials current at that moment
+        self.sign = sign
 
     def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("sending %s %s", request.method, mask_url(request.url))
+        if self.sign is not None:
+            self.sign(request)
         try:
             # Always opened as a stream and read here (what httpx's send does for
             # stream=False), so a body that fails to decode still has its status and headers.

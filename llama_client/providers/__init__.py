@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from .._ratelimit import RateLimitInfo, parse_rate_limit
 from .base import DEFAULT_CONTEXT_WINDOW, ModelInfo, Prepared, Provider, ProviderOptions
+from .bedrock import BedrockProvider
 from .fallback import DEFAULT_COOLDOWN, Fallback, should_fall_over
 from .registry import ENTRY_POINT_GROUP, find_provider, get_provider, list_providers, register
 
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
     "DEFAULT_COOLDOWN",
     "ENTRY_POINT_GROUP",
+    "BedrockProvider",
     "Fallback",
     "ModelInfo",
     "Prepared",

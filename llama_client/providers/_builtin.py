@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..errors import ResponseValidationError, StreamError
 from .base import OPENAI_MESSAGE_KEYS, VENDOR_EXTRAS, Prepared, Provider, UnsupportedPolicy
+from .bedrock import BedrockProvider
 
 if TYPE_CHECKING:
     from ..types.chat import ChatCompletionChunk, Usage
@@ -344,6 +345,7 @@ def builtin_providers() -> list[Provider]:
             api_key_env=("NOVITA_API_KEY",),
             key_required=True,
         ),
+        BedrockProvider(),
         Provider(
             name="openai-compatible",
             self_hosted=True,

@@ -31,7 +31,7 @@ from .._secrets import (
     secrets_in_headers,
 )
 from ..errors import InvalidRequestError
-from .base import Provider
+from .base import Provider, Signer
 
 __all__ = ["Endpoint", "resolve_endpoint"]
 
@@ -48,6 +48,7 @@ class Endpoint:
         "query",
         "removed",
         "secrets",
+        "sign",
         "source_url",
         "stream_headers",
     )
@@ -64,6 +65,7 @@ class Endpoint:
         source_url: str | None = None,
         secrets: tuple[str, ...] = (),
         removed: tuple[str, ...] = (),
+        sign: Signer | None = None,
     ) -> None:
         self.provider = provider
         #: where requests go (any ``user:password@`` taken out: it travels as Basic auth)
@@ -81,6 +83,8 @@ class Endpoint:
         self.secrets = secrets
         #: header names given as None (removed, also from the httpx client's own defaults)
         self.removed = removed
+        #: signs each attempt (SigV4); None when the headers carry all the auth
+        self.sign = sign
 
     @property
     def name(self) -> str:
@@ -145,7 +149,7 @@ def resolve_endpoint(
             url = _host_url(value, provider.base_url_suffix)
             url_source = f"the environment variable {name}"
         else:
-            url, url_source = provider.base_url, f"provider {provider.name!r}"
+            url, url_source = provider.default_base_url(env), f"provider {provider.name!r}"
     if not url:
         names = ", ".join(
             (*provider.base_url_env, "LLAMA_BASE_URL") if self_hosted else provider.base_url_env
@@ -214,6 +218,7 @@ def resolve_endpoint(
         )
     policy = RetryPolicy(max_retries, extra_statuses=provider.retry_statuses)
     secrets = secrets_in_headers(headers.items())
+    sign = provider.request_signer(checked, url, env)
     return Endpoint(
         provider,
         url,
@@ -224,6 +229,7 @@ def resolve_endpoint(
         source_url=source_url,
         secrets=tuple(dict.fromkeys((*secrets, *url_secrets))),
         removed=removed,
+        sign=sign,
     )
 
 

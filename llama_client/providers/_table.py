@@ -50,10 +50,13 @@ def model_table(providers: list[Provider]) -> str:
             info = p.model_table().get(alias)
             if info is None:
                 continue
+            mark = "" if info.verified else "*"
             context = (
-                f"{info.context_window:,}" if info.context_window != DEFAULT_CONTEXT_WINDOW else ""
+                f"{info.context_window:,}{mark}"
+                if info.context_window != DEFAULT_CONTEXT_WINDOW
+                else ""
             )
-            output = f"{info.max_output:,}" if info.max_output else ""
+            output = f"{info.max_output:,}{mark}" if info.max_output else ""
             note = f" ({info.notes})" if info.notes else ""
             lines.append(
                 f"| `{alias}` | `{p.name}` | `{info.id}`{_cell(note)} | {context} | {output} |"
@@ -75,7 +78,9 @@ def markdown() -> str:
             "### Model catalogue",
             "",
             "Context is 131,072 tokens unless shown. Providers not listed here (vLLM, llama.cpp,"
-            " TGI, any OpenAI-compatible server) pass every model id through unchanged.",
+            " TGI, any OpenAI-compatible server) pass every model id through unchanged."
+            " Limits marked * are unverified (third-party metadata or tier-dependent; sources"
+            " and dates in `providers/_catalog.py` `SOURCES`, and on each `ModelInfo`).",
             "",
             model_table(providers),
             "",

@@ -1,7 +1,7 @@
 """The :class:`Provider` base class: everything that differs between Llama hosts, as data.
 
 A provider is a set of attributes (base URL, key variables, auth style, model table and
-capability flags, each documented where it is declared below) and four hooks the one request
+capability flags, each documented where it is declared below) and hooks the one request
 path calls, none of which does I/O:
 
 * :meth:`Provider.prepare` — body and headers for one call: model alias → vendor id,
@@ -13,6 +13,13 @@ path calls, none of which does I/O:
 * :meth:`Provider.classify_error` — the vendor's error statuses and bodies mapped to the
   project's exception classes;
 * :meth:`Provider.auth_headers` — how the key is sent.
+
+A vendor whose API is not OpenAI's (AWS Bedrock Converse) also uses the wire hooks: the
+request path and body (``prepare()`` setting :attr:`Prepared.path`), how each attempt is
+signed (:meth:`Provider.request_signer`, run by the sender after the final body is built, so
+a retry is signed afresh), how a response body is decoded (:meth:`Provider.parse_completion`)
+and how a stream is framed (:meth:`Provider.stream_framer`: SSE, or another framing that
+yields the same events). The transport, retries and fallback stay shared.
 
 A plain OpenAI-compatible vendor is one data row::
 
@@ -27,12 +34,14 @@ import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from typing_extensions import TypedDict, Unpack
 
 from .._error_parsing import error_info
+from .._response import parse_model
 from .._secrets import mask_url
+from .._sse import SSEDecoder
 from ..errors import (
     APIStatusError,
     ContextLengthExceededError,
@@ -44,18 +53,40 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:
+    import httpx
+    from pydantic import BaseModel
+
+    from .._sse import ServerSentEvent
     from ..types.chat import ChatCompletion, ChatCompletionChunk, Usage
 
 __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
+    "Framer",
     "ModelInfo",
     "Prepared",
     "Provider",
     "ProviderOptions",
+    "Signer",
     "UnsupportedPolicy",
 ]
 
 E = TypeVar("E", bound=APIStatusError)
+M = TypeVar("M", bound="BaseModel")
+
+#: Signs one attempt of a request in place (adds its auth headers); called by the sender
+#: right before each attempt, after the body is final. Raises a llama_client error if it can't.
+Signer = Callable[["httpx.Request"], None]
+
+
+class Framer(Protocol):
+    """Bytes of a streamed answer in, events out (:class:`~llama_client._sse.SSEDecoder` is
+    one). Each event's ``data`` is an OpenAI chat completion chunk as JSON, ``"[DONE]"``, or
+    the body of an error when ``event == "error"``."""
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]: ...
+
+    def flush(self) -> list[ServerSentEvent]: ...
+
 
 UnsupportedPolicy = Literal["warn", "drop", "error"]
 AuthStyle = Literal["bearer", "api-key", "none"]
@@ -95,6 +126,12 @@ class ModelInfo:
     #: the most output tokens the vendor allows, when it caps output below the context
     max_output: int | None = None
     notes: str = ""
+    #: where ``context_window`` / ``max_output`` come from, and when they were recorded
+    source: str = ""
+    as_of: str = ""
+    #: False when the limits are not confirmed on the vendor's own pages (third-party
+    #: metadata, tier-dependent limits)
+    verified: bool = False
 
 
 @dataclass
@@ -106,6 +143,9 @@ class Prepared:
     headers: dict[str, str] = field(default_factory=dict)
     #: parameters removed because the provider cannot honour them: (name, reason)
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: where the request goes, relative to the base URL, when not the call's own path (a
+    #: vendor that puts the model in the path: Bedrock ``/model/<id>/converse``)
+    path: str | None = None
 
 
 class ProviderOptions(TypedDict, total=False):
@@ -294,6 +334,18 @@ class Provider:
             return {"api-key": api_key}
         return {"Authorization": f"Bearer {api_key}"}
 
+    def default_base_url(self, env: Mapping[str, str]) -> str | None:
+        """The base URL when neither ``base_url=`` nor a base-URL variable gives one (a
+        vendor whose address depends on configuration, like a region, computes it)."""
+        return self.base_url
+
+    def request_signer(
+        self, api_key: str | None, base_url: str, env: Mapping[str, str]
+    ) -> Signer | None:
+        """How each attempt of a request is signed, resolved once per client endpoint (None:
+        the key headers of :meth:`auth_headers` are all the auth there is)."""
+        return None
+
     # -- models ---------------------------------------------------------------------------------
 
     def model_table(self) -> dict[str, ModelInfo]:
@@ -304,19 +356,25 @@ class Provider:
                 from ._catalog import MODELS
 
                 rows = MODELS.get(self.name, {})
+            from ._catalog import SOURCES
+
+            origin = SOURCES.get(self.name, {}) if self.models is None else {}
             table: dict[str, ModelInfo] = {}
             for alias, row in rows.items():
                 if isinstance(row, str):
-                    table[alias] = ModelInfo(alias, self.name, row)
-                else:
-                    table[alias] = ModelInfo(
-                        alias,
-                        self.name,
-                        str(row["id"]),
-                        context_window=int(row.get("context_window", DEFAULT_CONTEXT_WINDOW)),
-                        max_output=row.get("max_output"),
-                        notes=str(row.get("notes", "")),
-                    )
+                    row = {"id": row}
+                info = {**origin, **row}
+                table[alias] = ModelInfo(
+                    alias,
+                    self.name,
+                    str(info["id"]),
+                    context_window=int(info.get("context_window", DEFAULT_CONTEXT_WINDOW)),
+                    max_output=info.get("max_output"),
+                    notes=str(info.get("notes", "")),
+                    source=str(info.get("source", "")),
+                    as_of=str(info.get("as_of", "")),
+                    verified=bool(info.get("verified", False)),
+                )
             self._table = table
             self._ids = frozenset(info.id for info in table.values())
         return self._table
@@ -502,6 +560,16 @@ class Provider:
         return m
 
     # -- responses ------------------------------------------------------------------------------
+
+    def parse_completion(self, response: httpx.Response, cls: type[M]) -> M:
+        """A non-streamed chat answer read into ``cls`` (an OpenAI-style completion); a
+        vendor with its own answer shape converts it here."""
+        return parse_model(response, cls)
+
+    def stream_framer(self, request: httpx.Request) -> Framer:
+        """A fresh framer for one streamed answer to ``request``: SSE, unless the vendor
+        frames its stream otherwise."""
+        return SSEDecoder()
 
     def extract_usage(self, extra: Mapping[str, Any] | None) -> Usage | None:
         """Usage the vendor put outside ``usage`` (Groq: ``x_groq.usage``)."""

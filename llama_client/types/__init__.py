@@ -37,6 +37,15 @@ if TYPE_CHECKING:
     )
     from .models import Model, ModelList
     from .params import MessageParam
+    from .safety import (
+        GuardedChatCompletion,
+        HazardCategory,
+        Moderation,
+        ModerationCreateResponse,
+        SafetyVerdict,
+        ScanResult,
+        ScanSegment,
+    )
 
 __all__ = [
     "AssistantMessage",
@@ -53,16 +62,23 @@ __all__ = [
     "ChunkChoice",
     "ContentPart",
     "FunctionCall",
+    "GuardedChatCompletion",
+    "HazardCategory",
     "ImagePart",
     "ImageURL",
     "MessageParam",
     "Model",
     "ModelList",
+    "Moderation",
+    "ModerationCreateResponse",
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
     "RateLimitInfo",
     "RequestOptions",
+    "SafetyVerdict",
+    "ScanResult",
+    "ScanSegment",
     "SystemMessage",
     "TextPart",
     "TokenLogprob",
@@ -105,6 +121,13 @@ _LAZY = {
     "Model": ".models",
     "ModelList": ".models",
     "MessageParam": ".params",
+    "GuardedChatCompletion": ".safety",
+    "HazardCategory": ".safety",
+    "Moderation": ".safety",
+    "ModerationCreateResponse": ".safety",
+    "SafetyVerdict": ".safety",
+    "ScanResult": ".safety",
+    "ScanSegment": ".safety",
 }
 
 

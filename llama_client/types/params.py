@@ -59,8 +59,10 @@ class _SharedChatParams(RequestOptions, total=False):
     frequency_penalty: float | None
     logit_bias: Mapping[str, float] | None
     logprobs: bool | None
-    max_completion_tokens: int | None
-    max_tokens: int | None
+    max_completion_tokens: int | Literal["auto"] | None
+    #: ``"auto"``: what the context window leaves after the counted prompt (needs the
+    #: ``tokens`` extra and a known window)
+    max_tokens: int | Literal["auto"] | None
     metadata: Mapping[str, str] | None
     min_p: float | None
     n: int | None
@@ -79,6 +81,16 @@ class _SharedChatParams(RequestOptions, total=False):
     #: Not sent: when tools were given and the reply has no ``tool_calls``, recognise a Llama
     #: tool call written as text in ``content`` (default True). False leaves content as sent.
     parse_tool_calls: bool
+    #: Not sent: count the prompt (``tokens`` extra) and raise ContextLengthExceededError
+    #: before any I/O when it and ``max_tokens`` exceed the window. Default: on where the
+    #: window is known (catalogue or ``context_window``) and the extra is installed.
+    check_context: bool | None
+    #: Not sent: the model's context window, for servers whose window the catalogue cannot
+    #: know (vLLM ``--max-model-len``, Ollama ``num_ctx``).
+    context_window: int | None
+    #: Not sent: control-token text (``<|eot_id|>``) in the messages is ``"allow"``ed
+    #: (default), or raises a ``"warn"``ing or an InvalidRequestError (``"refuse"``).
+    control_tokens: Literal["allow", "warn", "refuse"] | None
 
 
 class _ToolsParam(TypedDict, total=False):

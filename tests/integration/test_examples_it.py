@@ -24,6 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
         "tools.py",
         "structured_output.py",
         "providers.py",
+        "tokens.py",
     ],
 )
 def test_example_runs(name: str, model: str) -> None:

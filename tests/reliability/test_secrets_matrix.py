@@ -33,6 +33,9 @@ HOSTED = [
     "databricks", "cerebras", "sambanova", "meta", "azure", "github", "nebius", "hyperbolic",
     "novita",
 ]  # fmt: skip
+#: hosted, but not OpenAI-compatible (its own key rule: a key or AWS credentials; the model in
+#: the path): checked by its own test below
+HOSTED_NOT_OPENAI = ["bedrock"]
 
 LOCAL_KEY = "sk-local-secret-0123456789"
 LOCAL_URL = "http://127.0.0.1:8999/v1"
@@ -109,7 +112,9 @@ def test_which_builtin_providers_are_self_hosted() -> None:
     assert sorted(n for n in list_providers() if get_provider(n).is_self_hosted()) == sorted(
         SELF_HOSTED
     )
-    assert sorted(HOSTED) == sorted(n for n in list_providers() if n not in SELF_HOSTED)
+    assert sorted(HOSTED + HOSTED_NOT_OPENAI) == sorted(
+        n for n in list_providers() if n not in SELF_HOSTED
+    )
     # A provider of the user's own is classified from its data unless it says so.
     assert not Provider(name="a", base_url="https://api.a.example/v1").is_self_hosted()
     assert not Provider(name="b", base_url="http://b:1/v1", key_required=True).is_self_hosted()
@@ -423,3 +428,30 @@ def test_async_client_follows_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> 
     assert local.url.host == LOCAL_HOST and local.headers["authorization"] == f"Bearer {LOCAL_KEY}"
     assert groq.url.host == "api.groq.com"
     assert_no_local_secret(groq)
+
+
+def test_bedrock_never_takes_the_llama_variables(
+    monkeypatch: pytest.MonkeyPatch, wire: respx.MockRouter
+) -> None:
+    set_llama_env(monkeypatch, model=PRIVATE_MODEL)
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", vendor_key("bedrock"))
+    client = LlamaClient(provider="bedrock")
+    with pytest.raises(InvalidRequestError, match=r"pass model="):
+        client.chat.completions.create(messages=MSGS)  # LLAMA_MODEL is private: not sent
+    assert not wire.calls
+    wire.route(name="any").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
+                "stopReason": "end_turn",
+            },
+        )
+    )
+    client.chat.completions.create(model=ALIAS, messages=MSGS)
+    (request,) = sent(wire)
+    assert_no_local_secret(request)
+    assert request.url.host == "bedrock-runtime.us-west-2.amazonaws.com"
+    assert request.headers["authorization"] == f"Bearer {vendor_key('bedrock')}"
+    assert "us.meta.llama3-3-70b-instruct-v1%3A0" in str(request.url)

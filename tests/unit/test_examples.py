@@ -25,6 +25,11 @@ def test_example_without_server_fails_cleanly(path: Path) -> None:
         k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_", "GROQ_", "TOGETHER_"))
     }
     env["LLAMA_BASE_URL"] = f"http://127.0.0.1:{_closed_port()}/v1"
+    # examples/bedrock.py: never AWS itself; the same closed port instead
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = env["LLAMA_BASE_URL"]
+    env["AWS_REGION"] = "us-east-1"
+    env["AWS_BEARER_TOKEN_BEDROCK"] = "bedrock-example-test-key"
     env["PYTHONPATH"] = str(path.parents[1])  # the checkout under test, not an installed copy
     out = subprocess.run(
         [sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=60

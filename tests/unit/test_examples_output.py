@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 
 from tests.faultserver import Behaviour, FaultServer, RecordedRequest, respond, sse_stream
-from tests.wire import FAULT, completion_body, delta_chunk, sse_events
+from tests.wire import (
+    FAULT,
+    completion_body,
+    converse_answer,
+    converse_stream_events,
+    delta_chunk,
+    sse_events,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -31,14 +38,23 @@ NO_TEXT = "(the reply has no text)"
 #: what each example must print when the server's answer is empty
 EXPECTED = {
     "async_chat.py": [NO_TEXT],
+    "bedrock.py": [
+        NO_TEXT,
+        "(the model answered without calling a tool)",
+        "(the final reply has no text)",
+    ],
+    "guarded_chat.py": ["The guard gave no verdict"],
     "local_vllm.py": [NO_TEXT, "serving " + MODEL],
     "observability.py": [NO_TEXT, "events logged to", ": 2 requests, 15 + 3 tokens"],
     "providers.py": [NO_TEXT],
     "quickstart.py": [NO_TEXT],
     "streaming.py": [NO_TEXT],
     "structured_output.py": ["The model named no cities"],
+    "tokens.py": [NO_TEXT, "counted here:", "the server cannot count tokens"],
     "tools.py": ["(the model answered without calling a tool)", "(the final reply has no text)"],
 }
+#: examples that never read a model listing (an alias for hosted vendors; Bedrock has none)
+_NO_LISTING = {"providers.py", "bedrock.py"}
 _ENV = re.compile(r"^(LLAMA_|.*_API_KEY$|.*_API_BASE$|.*_TOKEN$|.*_PROXY$|ALL_PROXY$)", re.I)
 
 
@@ -47,6 +63,11 @@ def _empty_answers(models: list[str]) -> Behaviour:
         if request.method == "GET" and request.path.endswith("/models"):
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "t"} for m in models]
             return respond(200, {"object": "list", "data": data})
+        if request.path.endswith("/converse-stream"):  # examples/bedrock.py: AWS event-stream
+            events = converse_stream_events(usage=(3, 0))
+            return sse_stream(events, content_type="application/vnd.amazon.eventstream")
+        if request.path.endswith("/converse"):
+            return respond(200, converse_answer("", usage=(3, 0)))
         body = json.loads(request.body)
         content = '{"cities": []}' if body.get("response_format") else ""
         if body.get("stream"):
@@ -78,7 +99,7 @@ class Run:
 def runs() -> dict[tuple[str, str], Run]:
     """Every example in both situations, all at once (each with its own loopback server)."""
     jobs = [("empty answer", name) for name in sorted(EXPECTED)]
-    jobs += [("no models", name) for name in sorted(EXPECTED) if name != "providers.py"]
+    jobs += [("no models", name) for name in sorted(EXPECTED) if name not in _NO_LISTING]
     base_env = {k: v for k, v in os.environ.items() if not _ENV.match(k)}
     with contextlib.ExitStack() as stack:
         started = []
@@ -86,6 +107,12 @@ def runs() -> dict[tuple[str, str], Run]:
             server = stack.enter_context(FaultServer())
             server.script(_empty_answers([MODEL] if situation == "empty answer" else []))
             env = dict(base_env, LLAMA_BASE_URL=server.url, PYTHONPATH=str(EXAMPLES.parent))
+            env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+            env.update(  # examples/bedrock.py talks to the same loopback server
+                AWS_ENDPOINT_URL_BEDROCK_RUNTIME=server.url,
+                AWS_REGION="us-east-1",
+                AWS_BEARER_TOKEN_BEDROCK="bedrock-example-test-key",
+            )
             proc = subprocess.Popen(
                 [sys.executable, str(EXAMPLES / name)],
                 stdout=subprocess.PIPE,
@@ -118,7 +145,7 @@ def test_an_empty_answer_is_said_not_hidden(name: str, runs: dict[tuple[str, str
     assert out.attempts >= 1  # it really asked the server
 
 
-@pytest.mark.parametrize("name", sorted(set(EXPECTED) - {"providers.py"}))  # it uses an alias
+@pytest.mark.parametrize("name", sorted(set(EXPECTED) - _NO_LISTING))
 def test_a_server_with_no_models_is_one_clear_line(
     name: str, runs: dict[tuple[str, str], Run]
 ) -> None:

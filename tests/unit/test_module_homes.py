@@ -76,6 +76,7 @@ def test_accepted_chat_params_are_the_typeddicts_keys() -> None:
 
     declared = set(ChatCompletionParams.__annotations__)
     assert set(RequestOptions.__annotations__) == REQUEST_OPTIONS
-    assert declared - REQUEST_OPTIONS - CHAT_PARAMS == {"parse_tool_calls"}  # read, never sent
+    read_never_sent = {"parse_tool_calls", "check_context", "context_window", "control_tokens"}
+    assert declared - REQUEST_OPTIONS - CHAT_PARAMS == read_never_sent
     assert declared >= CHAT_PARAMS
     assert {"temperature", "tools", "response_format", "top_logprobs"} <= CHAT_PARAMS

@@ -42,6 +42,21 @@ from llama_client.resources.models import (
     Models,
     ModelsWithRawResponse,
 )
+from llama_client.resources.safety import (
+    AsyncGuardedChat,
+    AsyncGuardedClient,
+    AsyncGuardedCompletions,
+    AsyncGuardedStream,
+    AsyncModerations,
+    AsyncSafety,
+    GuardedChat,
+    GuardedClient,
+    GuardedCompletions,
+    GuardedStream,
+    Moderations,
+    Safety,
+)
+from llama_client.resources.tokens import AsyncTokens, Tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,12 +78,19 @@ PAIRS: list[tuple[type[Any], type[Any]]] = [
     (CompletionsWithRawResponse, AsyncCompletionsWithRawResponse),
     (Models, AsyncModels),
     (ModelsWithRawResponse, AsyncModelsWithRawResponse),
+    (Tokens, AsyncTokens),
     (Stream, AsyncStream),
     (ChatCompletionStream, AsyncChatCompletionStream),
     (
         sync_chat_stream.ChatCompletionStreamManager,
         async_chat_stream.AsyncChatCompletionStreamManager,
     ),
+    (Safety, AsyncSafety),
+    (Moderations, AsyncModerations),
+    (GuardedClient, AsyncGuardedClient),
+    (GuardedChat, AsyncGuardedChat),
+    (GuardedCompletions, AsyncGuardedCompletions),
+    (GuardedStream, AsyncGuardedStream),
 ]
 IDS = [sync.__name__ for sync, _ in PAIRS]
 

@@ -26,8 +26,7 @@ def test_every_price_row_names_a_known_provider_and_alias() -> None:
         for alias, (inp, out) in rows.items():
             assert alias in ALIASES, (provider, alias)
             assert inp >= 0 and out >= 0 and math.isfinite(inp + out)
-        if provider != "bedrock":  # bedrock's adapter is added separately
-            assert registry.find_provider(provider) is not None, provider
+        assert registry.find_provider(provider) is not None, provider
 
 
 def test_alias_vendor_id_and_hf_id_find_the_same_price() -> None:

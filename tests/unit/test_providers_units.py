@@ -72,7 +72,7 @@ def test_builtin_names() -> None:
     expected = [
         "vllm", "llamacpp", "ollama", "tgi", "huggingface", "together", "fireworks", "groq",
         "deepinfra", "openrouter", "nvidia", "databricks", "cerebras", "sambanova", "meta",
-        "azure", "github", "nebius", "hyperbolic", "novita", "openai-compatible",
+        "azure", "github", "nebius", "hyperbolic", "novita", "bedrock", "openai-compatible",
     ]  # fmt: skip
     assert names[: len(expected)] == expected
 

@@ -251,8 +251,19 @@ def example_value(schema: dict[str, Any], root: dict[str, Any], name: str = "") 
     return _EXAMPLE_STRINGS.get(name, "Paris")
 
 
+GUARD_MODEL = "meta-llama/Llama-Guard-3-8B"
+
+
+def _prompt_guard_probs(text: str) -> list[float]:
+    """BENIGN / INJECTION / JAILBREAK: a jailbreak when the text says to ignore something."""
+    return [0.01, 0.02, 0.97] if "ignore" in text.lower() else [0.98, 0.015, 0.005]
+
+
 def _reply(body: dict[str, Any]) -> dict[str, Any]:
     """The assistant message a cooperative model would send for this request."""
+    if body.get("model") == GUARD_MODEL:  # Llama Guard: unsafe (S9) when a bomb is mentioned
+        last = str(body["messages"][-1].get("content"))
+        return {"role": "assistant", "content": "unsafe\nS9" if "bomb" in last else "safe"}
     tools = body.get("tools") or []
     if tools and body["messages"][-1].get("role") == "user":
         fn = tools[0]["function"]
@@ -319,7 +330,15 @@ def _answer(request: RecordedRequest) -> Behaviour:
             "owned_by": "readme-test",
             "max_model_len": 131072,
         }
-        return respond(200, {"object": "list", "data": [card]})
+        guard = {**card, "id": GUARD_MODEL}
+        return respond(200, {"object": "list", "data": [card, guard]})
+    if request.method == "POST" and path.endswith("/classify"):  # a Prompt Guard classifier
+        texts = json.loads(request.body)["input"]
+        data = [
+            {"index": i, "label": None, "num_classes": 3, "probs": _prompt_guard_probs(t)}
+            for i, t in enumerate(texts)
+        ]
+        return respond(200, {"object": "list", "model": "pg", "data": data})
     if request.method != "POST" or not path.endswith("/chat/completions"):
         return respond(404, {"detail": "Not Found"})
     if len(request.body) > CONTEXT_BYTES:  # vLLM's words for an over-long prompt

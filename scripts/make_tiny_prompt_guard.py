@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Generate a tiny Prompt Guard stand-in: a sequence classifier vLLM serves on ``/classify``.
+
+Prompt Guard itself is an mDeBERTa classifier, which vLLM does not serve; this stand-in has the
+same three classes in the same order (0 ``BENIGN``, 1 ``INJECTION``, 2 ``JAILBREAK``) on the
+tiny Llama architecture of ``make_tiny_llama.py`` (``LlamaForSequenceClassification``: the
+last token's hidden state through a 3-row ``score`` layer), with the real Llama 3 tokenizer.
+It lets the integration tier exercise the SDK's ``safety.scan`` against vLLM's real
+classification API.
+
+    python make_tiny_prompt_guard.py --out DIR [--tokenizer-model PATH]
+
+Hand-set weights: every token queries (layer 0, head 0) for the word ``ignore``; when the text
+holds it, a "flag" channel is set at the last token and the ``JAILBREAK`` logit wins by a wide
+margin. Otherwise ``BENIGN`` wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import make_tiny_llama as base  # the tiny chat model's builder, reused
+
+MODEL_ID = "meta-llama/Prompt-Guard-86M"
+LABELS = ("BENIGN", "INJECTION", "JAILBREAK")
+TRIGGERS = (" ignore", "ignore", " Ignore", "Ignore")
+
+C_BIAS = 0  # constant 1: also the query of head 0 (every token asks)
+C_FLAG = 1  # written by head 0: +1 when a trigger is in the text
+C_KEY = 2
+C_VALUE = 3
+C_RAND0 = 4
+
+
+def build_weights(ranks: dict[bytes, int]) -> dict:
+    import numpy as np
+
+    vocab, hidden = base.VOCAB, base.HIDDEN
+    rand = slice(C_RAND0, hidden)
+    n_rand = hidden - C_RAND0
+    emb = np.zeros((vocab, hidden), dtype=np.float32)
+    emb[:, rand] = base._randn("pg-embed", (vocab, n_rand), base.RAND_EMBED)
+    emb[:, C_BIAS] = 1.0
+    for word in TRIGGERS:
+        t = ranks[word.encode()]
+        emb[t, rand] = 0.0
+        emb[t, C_KEY] = 1.0
+        emb[t, C_VALUE] = 1.0
+
+    score = np.zeros((len(LABELS), hidden), dtype=np.float32)
+    score[0, C_BIAS] = 0.8  # BENIGN: ~ +4 logits
+    score[2, C_BIAS] = -0.4  # JAILBREAK: ~ -2 logits ...
+    score[2, C_FLAG] = 3.0  # ... ~ +13 more when the flag is set
+
+    tensors = {
+        "model.embed_tokens.weight": emb,
+        "score.weight": score,
+        "model.norm.weight": np.ones(hidden, dtype=np.float32),
+    }
+    designed = slice(0, C_RAND0)
+    slow, half = base.ROPE_SLOW, base.HEAD_DIM // 2
+    for layer in range(base.LAYERS):
+        p = f"model.layers.{layer}."
+        q = base._randn(p + "pg-q", (base.HEADS * base.HEAD_DIM, hidden), base.RAND_LAYER)
+        k = base._randn(p + "pg-k", (base.KV_HEADS * base.HEAD_DIM, hidden), base.RAND_LAYER)
+        v = base._randn(p + "pg-v", (base.KV_HEADS * base.HEAD_DIM, hidden), base.RAND_LAYER)
+        o = base._randn(p + "pg-o", (hidden, base.HEADS * base.HEAD_DIM), base.RAND_LAYER)
+        gate = base._randn(p + "pg-gate", (base.INTERMEDIATE, hidden), base.RAND_LAYER)
+        up = base._randn(p + "pg-up", (base.INTERMEDIATE, hidden), base.RAND_LAYER)
+        down = base._randn(p + "pg-down", (hidden, base.INTERMEDIATE), base.RAND_LAYER)
+        o[designed, :] = 0.0
+        down[designed, :] = 0.0
+        if layer == 0:
+            for d in (slow, slow + half):
+                q[d, :] = 0.0
+                k[d, :] = 0.0
+                v[d, :] = 0.0
+            q[slow, C_BIAS] = base.QK_W
+            k[slow, C_KEY] = base.QK_W
+            v[slow, C_VALUE] = 1.0
+            o[C_FLAG, slow] = float(np.sqrt(3.0 / 64.0))
+        tensors.update(
+            {
+                p + "self_attn.q_proj.weight": q,
+                p + "self_attn.k_proj.weight": k,
+                p + "self_attn.v_proj.weight": v,
+                p + "self_attn.o_proj.weight": o,
+                p + "mlp.gate_proj.weight": gate,
+                p + "mlp.up_proj.weight": up,
+                p + "mlp.down_proj.weight": down,
+                p + "input_layernorm.weight": np.ones(hidden, dtype=np.float32),
+                p + "post_attention_layernorm.weight": np.ones(hidden, dtype=np.float32),
+            }
+        )
+    return tensors
+
+
+def model_config() -> dict:
+    config = base.model_config()
+    config["architectures"] = ["LlamaForSequenceClassification"]
+    config["id2label"] = {str(i): name for i, name in enumerate(LABELS)}
+    config["label2id"] = {name: i for i, name in enumerate(LABELS)}
+    config["num_labels"] = len(LABELS)
+    config["pad_token_id"] = base.VOCAB_BASE + 4  # <|finetune_right_pad_id|>
+    return config
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="model directory to (re)create")
+    ap.add_argument("--tokenizer-model", help="Llama 3 tiktoken ranks (default: from llama_models)")
+    args = ap.parse_args(argv)
+
+    from safetensors.numpy import save_file
+
+    ranks = base.load_ranks(args.tokenizer_model or base.default_tokenizer_model())
+    specials = base.special_token_names()
+    out = os.path.abspath(args.out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tiny-pg-", dir=parent)
+    os.chmod(tmp, 0o755)
+    try:
+        with open(os.path.join(tmp, "tokenizer.json"), "w", encoding="utf-8") as f:
+            f.write(base.build_tokenizer_json(ranks, specials))
+        config = base.tokenizer_config(specials)
+        config["pad_token"] = "<|finetune_right_pad_id|>"
+        base._dump(os.path.join(tmp, "tokenizer_config.json"), config)
+        base._dump(
+            os.path.join(tmp, "special_tokens_map.json"),
+            {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+        )
+        base._dump(os.path.join(tmp, "config.json"), model_config())
+        save_file(
+            build_weights(ranks), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"}
+        )
+        with open(os.path.join(tmp, "NOTICE"), "w", encoding="utf-8") as f:
+            f.write(
+                "tokenizer.json is derived from the Llama 3 tokenizer (llama-models package).\n"
+                "Llama 3.1 is licensed under the Llama 3.1 Community License, "
+                "Copyright \u00a9 Meta Platforms, Inc. All Rights Reserved.\n"
+                "Built with Llama. A tiny stand-in for Prompt Guard, generated for tests "
+                "only; do not redistribute.\n"
+            )
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
