@@ -166,7 +166,7 @@ class Watch:
         self.attempts += 1
         span = self.span
         if span is not None:
-            span.attempt(self.attempts, self._provider(), request)
+            span.attempt(self.attempts, _names(self.ep), request)
         hooks = self.hooks
         if hooks is not None and hooks.wants("request"):
             from .hooks import RequestEvent
@@ -303,7 +303,7 @@ class Watch:
             if cost is not None and hasattr(result, "_set_cost"):
                 result._set_cost(cost)
         if self.span is not None:
-            self.span.end_ok(provider, result, tokens, cost, self.retries)
+            self.span.end_ok(_names(ep), result, tokens, cost, self.retries)
         self._respond(response, provider, model, result, tokens, cost, stream=False)
 
     def _record(
@@ -438,7 +438,7 @@ class Watch:
         outcome = "error" if error is not None else "closed" if closed else "completed"
         seen = self._seen
         if self.span is not None:
-            self.span.end_stream(provider, seen, tokens, cost, error, self.retries)
+            self.span.end_stream(_names(ep), seen, tokens, cost, error, self.retries)
         hooks = self.hooks
         if hooks is not None and hooks.wants("stream_end"):
             from .hooks import StreamEndEvent
@@ -463,6 +463,13 @@ class Watch:
                 )
             )
         return cost
+
+
+def _names(ep: Endpoint | None) -> tuple[str, str]:
+    """A provider's names for a span: the GenAI conventions' name, and the registry name."""
+    if ep is None:
+        return ("?", "?")
+    return (ep.provider.semconv_name or ep.name, ep.name)
 
 
 def _finish_reasons(result: Any) -> tuple[str, ...]:

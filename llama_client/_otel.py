@@ -44,7 +44,11 @@ if TYPE_CHECKING:
     from ._observe import _StreamSeen
     from .otel import OTel
 
-__all__ = ["CallSpan", "Tracer"]
+__all__ = ["CallSpan", "Names", "Tracer"]
+
+#: A provider's names on a span: its GenAI ``gen_ai.provider.name`` (the conventions' name for
+#: it where they have one, e.g. ``aws.bedrock``) and its registry name (``llama_client.provider``).
+Names = tuple[str, str]
 
 
 class Tracer:
@@ -121,12 +125,12 @@ class CallSpan:
         self._attempt_start = 0
         self._multi = False
         self._n = 0
-        self._provider = ""
+        self._provider: Names | None = None
         self._where: tuple[str, int | None] = ("", None)
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def attempt(self, n: int, provider: str, request: httpx.Request) -> None:
+    def attempt(self, n: int, provider: Names, request: httpx.Request) -> None:
         self._n = n
         self._provider = provider
         self._attempt_start = time.time_ns()
@@ -136,7 +140,9 @@ class CallSpan:
         if self._multi:
             self._attempt_span = self._child(provider, host, port, None)
 
-    def _child(self, provider: str, host: str | None, port: int | None, start: int | None) -> Span:
+    def _child(
+        self, provider: Names, host: str | None, port: int | None, start: int | None
+    ) -> Span:
         if self._ctx is None:
             self._ctx = trace.set_span_in_context(self.span)
         attributes: dict[str, Any] = {"llama_client.attempt": self._n}
@@ -150,14 +156,15 @@ class CallSpan:
         )
 
     @staticmethod
-    def _set_provider(span: Span, provider: str, host: str, port: int | None) -> None:
+    def _set_provider(span: Span, provider: Names, host: str, port: int | None) -> None:
         span.set_attributes(_provider_attributes(provider, host, port))
 
     def attempt_failed(self, exc: BaseException | None) -> None:
         """The current attempt failed and another follows (a retry or a fallback)."""
         span = self._attempt_span
         if span is None:  # the first failure: its span is made now, from when it started
-            span = self._child(self._provider, *self._where, self._attempt_start)
+            names = self._provider or ("?", "?")  # set by attempt(), which always came first
+            span = self._child(names, *self._where, self._attempt_start)
         _set_error(span, exc)
         span.end()
         self._attempt_span = None
@@ -172,17 +179,18 @@ class CallSpan:
                 _set_error(span, error)
             span.end()
 
-    def _end_attributes(self, provider: str, retries: int) -> dict[str, Any]:
+    def _end_attributes(self, provider: Names, retries: int) -> dict[str, Any]:
         return {
-            "gen_ai.provider.name": provider,
-            "gen_ai.system": provider,
+            "gen_ai.provider.name": provider[0],
+            "gen_ai.system": provider[0],
+            "llama_client.provider": provider[1],
             "llama_client.attempts": self._n,
             "llama_client.retries": retries,
         }
 
     def end_ok(
         self,
-        provider: str,
+        provider: Names,
         result: Any,
         tokens: tuple[int, int] | None,
         cost: float | None,
@@ -209,7 +217,7 @@ class CallSpan:
 
     def end_stream(
         self,
-        provider: str,
+        provider: Names,
         seen: _StreamSeen | None,
         tokens: tuple[int, int] | None,
         cost: float | None,
@@ -247,7 +255,7 @@ class CallSpan:
 
     def end_error(self, exc: BaseException, retries: int) -> None:
         self._finish_attempt(exc)
-        if self._provider:
+        if self._provider is not None:
             self.span.set_attributes(
                 {"llama_client.attempts": self._n, "llama_client.retries": retries}
             )
@@ -255,8 +263,12 @@ class CallSpan:
         self.span.end()
 
 
-def _provider_attributes(provider: str, host: str | None, port: int | None) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"gen_ai.provider.name": provider, "gen_ai.system": provider}
+def _provider_attributes(provider: Names, host: str | None, port: int | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.provider.name": provider[0],
+        "gen_ai.system": provider[0],
+        "llama_client.provider": provider[1],
+    }
     if host:
         attributes["server.address"] = host
     if port is not None:

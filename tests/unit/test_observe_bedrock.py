@@ -79,7 +79,8 @@ def test_a_converse_call_is_observed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert row is not None and (row.requests, row.retries, row.total_tokens) == (1, 1, 15)
     spans = exporter.get_finished_spans()
     call = next(s for s in spans if s.parent is None)
-    assert call.attributes["gen_ai.provider.name"] == "bedrock"  # type: ignore[index]
+    assert call.attributes["gen_ai.provider.name"] == "aws.bedrock"  # type: ignore[index]
+    assert call.attributes["llama_client.provider"] == "bedrock"  # type: ignore[index]
     assert call.attributes["gen_ai.usage.output_tokens"] == 4  # type: ignore[index]
     assert call.attributes["server.address"] == "bedrock-runtime.us-east-1.amazonaws.com"  # type: ignore[index]
     assert len(spans) == 3  # the call and its two attempts
