@@ -20,13 +20,17 @@ an :class:`ErrorEvent` (the call failed for good). A stream ends with a
 :class:`StreamEndEvent`: exhausted, failed, closed early or dropped. ``call_id`` ties the events
 of one call together.
 
+A call refused before any I/O (:class:`~llama_client.errors.InvalidRequestError`: bad
+arguments, checked when the call is made) emits no event: it never became a request.
+
 Secrets never reach a hook: credential headers are masked (``"[secure]"``), URLs lose their
 password, and error messages are already stripped of the request's credentials. The request
 body (``RequestEvent.body``) is your own data: it holds the prompt, never the API key.
 
 Hooks are plain functions, called in the thread (or the event loop task) that makes the call,
 for :class:`~llama_client.AsyncLlamaClient` too: a hook that does slow I/O slows every call, so
-hand the event to a queue or a logging handler instead. A coroutine function is refused. A hook
+hand the event to a queue or a logging handler instead. A client shared by threads calls its
+hooks from each of them: make them thread-safe (a ``logging`` handler is). A coroutine function is refused. A hook
 that raises does not break the call: the exception is logged (logger ``llama_client.hooks``,
 level ERROR, with its traceback) and the call goes on. With ``Hooks(..., raise_errors=True)``
 it propagates instead, as :class:`~llama_client.errors.HookError` (its ``__cause__`` is the
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -61,6 +66,8 @@ logger = logging.getLogger("llama_client.hooks")
 @dataclass(frozen=True)
 class _Event:
     kind: ClassVar[str] = ""
+    #: when the event happened (``time.time()``: seconds since the epoch)
+    time: float = field(default_factory=_time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The event as a JSON-ready dict, ``kind`` first (bytes decoded as UTF-8)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -391,3 +392,18 @@ def test_one_hook_logs_every_call_to_jsonl(tmp_path: Path) -> None:
     ]
     assert len({x["call_id"] for x in lines}) == 2
     assert KEY not in path.read_text()
+
+
+@respx.mock
+def test_events_are_stamped_and_a_refused_call_emits_nothing() -> None:
+    respx.post(URL).respond(json=completion_body())
+    events, hook = _recorder()
+    client = LlamaClient(base_url=BASE_URL, model="m", hooks=hook)
+    with pytest.raises(InvalidRequestError):
+        client.chat.completions.create(messages=[])
+    assert events == []
+    before = time.time()
+    client.chat.completions.create(messages=MSGS)
+    assert [e.kind for e in events] == ["request", "response"]
+    assert before <= events[0].time <= events[1].time <= time.time()
+    assert list(events[0].to_dict())[:3] == ["kind", "time", "call_id"]
