@@ -111,15 +111,14 @@ class CallSpan:
             if model_name:
                 attributes["gen_ai.request.model"] = model_name
             attributes.update(request_attributes(call.params))
-            if self.capture_content and call.messages is not None:
-                attributes["gen_ai.input.messages"] = input_messages(
-                    call.messages, self.max_content
-                )
         else:
             self._name = f"{call.method} {call.path}"
         self.span: Span = self._tracer.start_span(
             self._name, kind=SpanKind.CLIENT, attributes=attributes
         )
+        if self.capture_content and call.messages is not None and self.span.is_recording():
+            messages = input_messages(call.messages, self.max_content)
+            self.span.set_attribute("gen_ai.input.messages", messages)
         self._ctx: Any = None  # the context of the call span: made for the first child span
         self._attempt_span: Span | None = None
         self._attempt_start = 0
