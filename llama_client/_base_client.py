@@ -30,7 +30,6 @@ from ._secrets import (
     SecretHeaders,
     check_headers,
     mask_url,
-    redact_exception,
     request_secrets,
 )
 from ._streaming import ChatChunkDecoder
@@ -44,7 +43,7 @@ from .errors import (
 )
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
-from .providers.base import Framer, UnsupportedPolicy
+from .providers.base import UnsupportedPolicy
 from .usage import UsageTotals
 
 if TYPE_CHECKING:
@@ -874,9 +873,7 @@ class _BaseClient:
         # A signed request's credentials (SigV4's session token) are added per attempt, so
         # they are read from the request that was sent, not from the endpoint.
         secrets = ep.secrets if ep.sign is None else request_secrets(request) + ep.secrets
-        if secrets:
-            return _RedactingDecoder(normalize, secrets, framer)
-        return ChatChunkDecoder(normalize, framer)
+        return ChatChunkDecoder(normalize, framer, secrets)
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -928,38 +925,3 @@ def _apply_headers(
             headers.pop(name, None)
         else:
             headers[name] = value
-
-
-class _RedactingDecoder(ChatChunkDecoder):
-    """A chunk decoder whose errors (an ``error`` event, a bad event: server text) never repeat
-    the endpoint's credentials. Costs one call per network read; used only with a key."""
-
-    __slots__ = ("_secrets",)
-
-    def __init__(
-        self,
-        normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None,
-        secrets: tuple[str, ...],
-        framer: Framer | None = None,
-    ) -> None:
-        super().__init__(normalize, framer)
-        self._secrets = secrets
-
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        return self._redacted(super().feed, data)
-
-    def finish(self) -> list[ChatCompletionChunk]:
-        return self._redacted(super().finish)
-
-    def _redacted(
-        self, step: Callable[..., list[ChatCompletionChunk]], *args: bytes
-    ) -> list[ChatCompletionChunk]:
-        """Run a decoding step; whatever error it raises or holds back loses the credentials."""
-        try:
-            chunks = step(*args)
-        except APIError as exc:
-            redact_exception(exc, self._secrets)
-            raise
-        if self.error is not None:
-            redact_exception(self.error, self._secrets)
-        return chunks

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from ._error_parsing import error_info, preview
 from ._lazy import lazy_names
+from ._redact import redact_exception
 from ._sse import ServerSentEvent, SSEDecoder
 from .errors import APITimeoutError, ResponseValidationError, StreamError
 
@@ -45,6 +46,8 @@ class ChatChunkDecoder:
     ``normalize`` (a provider's chunk normaliser) is applied to every chunk, in order.
     ``framer`` cuts the bytes into events (SSE by default; a provider's own framing, such as
     AWS event-stream, yields the same events: see :meth:`Provider.stream_framer`).
+    ``secrets`` are the credentials of the request: the stream redacts them from any error the
+    decoder raises or holds (server text may quote them), on the failure path only.
     """
 
     __slots__ = (
@@ -56,13 +59,16 @@ class ChatChunkDecoder:
         "done",
         "error",
         "last",
+        "secrets",
     )
 
     def __init__(
         self,
         normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None = None,
         framer: Framer | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
+        self.secrets = secrets
         self._normalize = normalize
         self._sse = SSEDecoder() if framer is None else framer
         # Imported here, not at module level: `import llama_client` defines no model class.
@@ -290,6 +296,21 @@ def _start_aclose(source: AsyncIterator[bytes], response: httpx.Response) -> Non
 async def _aclose_quietly(source: AsyncIterator[bytes], response: httpx.Response) -> None:
     with contextlib.suppress(Exception):
         await _aclose(source, response)
+
+
+def _hold(decoder: ChatChunkDecoder) -> None:
+    """Keep the error ``decoder`` holds for later: detached from its frames, credentials out."""
+    error = decoder.error
+    assert error is not None
+    _detach(error)
+    if decoder.secrets:
+        redact_exception(error, decoder.secrets)
+
+
+def _redact(decoder: ChatChunkDecoder, exc: BaseException) -> None:
+    """The credentials of the request out of an error the decoder raised."""
+    if decoder.secrets:
+        redact_exception(exc, decoder.secrets)
 
 
 def _detach(exc: BaseException) -> None:

@@ -21,12 +21,14 @@ from .._streaming import (
     _OPEN,
     ChatChunkDecoder,
     _broken,
-    _detach,
+    _hold,
+    _redact,
     async_abandon,
     async_owner,
     async_release,
     end_dropped,
 )
+from ..errors import APIError
 
 if TYPE_CHECKING:
     from .._observe import Watch
@@ -86,7 +88,7 @@ class AsyncStream(Generic[T]):
                 async for data in source:
                     chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
                     if decoder.error is not None:
-                        _detach(decoder.error)
+                        _hold(decoder)
                     if chunks:
                         if len(chunks) > 1:
                             chunks.reverse()
@@ -108,6 +110,12 @@ class AsyncStream(Generic[T]):
             if self._watch is not None:
                 self._ended(error)
             raise error from exc
+        except APIError as exc:  # the decoder's: server text, which may quote a credential
+            _redact(decoder, exc)
+            await self._release()
+            if self._watch is not None:
+                self._ended(exc)
+            raise
         except BaseException as exc:
             await self._release()
             if self._watch is not None:

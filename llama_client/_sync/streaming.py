@@ -22,12 +22,14 @@ from .._streaming import (
     _OPEN,
     ChatChunkDecoder,
     _broken,
-    _detach,
+    _hold,
+    _redact,
     sync_abandon,
     sync_owner,
     sync_release,
     end_dropped,
 )
+from ..errors import APIError
 
 if TYPE_CHECKING:
     from .._observe import Watch
@@ -87,7 +89,7 @@ class Stream(Generic[T]):
                 for data in source:
                     chunks: list[T] = decoder.feed(data)  # type: ignore[assignment]
                     if decoder.error is not None:
-                        _detach(decoder.error)
+                        _hold(decoder)
                     if chunks:
                         if len(chunks) > 1:
                             chunks.reverse()
@@ -109,6 +111,12 @@ class Stream(Generic[T]):
             if self._watch is not None:
                 self._ended(error)
             raise error from exc
+        except APIError as exc:  # the decoder's: server text, which may quote a credential
+            _redact(decoder, exc)
+            self._release()
+            if self._watch is not None:
+                self._ended(exc)
+            raise
         except BaseException as exc:
             self._release()
             if self._watch is not None:

@@ -19,6 +19,7 @@ from llama_client import (
     HookError,
     InvalidRequestError,
     LlamaClient,
+    StreamError,
 )
 from llama_client.hooks import (
     ErrorEvent,
@@ -407,3 +408,18 @@ def test_events_are_stamped_and_a_refused_call_emits_nothing() -> None:
     assert [e.kind for e in events] == ["request", "response"]
     assert before <= events[0].time <= events[1].time <= time.time()
     assert list(events[0].to_dict())[:3] == ["kind", "time", "call_id"]
+
+
+@respx.mock
+def test_a_key_echoed_inside_a_stream_never_reaches_a_hook() -> None:
+    body = sse(chunk(content="Hi"), {"error": {"message": f"bad key {KEY}"}})
+    respx.post(URL).mock(return_value=sse_response(body))
+    events, hook = _recorder()
+    client = LlamaClient(base_url=BASE_URL, api_key=KEY, model="m", hooks=hook)
+    with pytest.raises(StreamError) as info:
+        for _ in client.chat.completions.create(messages=MSGS, stream=True):
+            pass
+    assert KEY not in str(info.value)
+    assert events[-1].kind == "stream_end" and events[-1].outcome == "error"
+    assert "bad key" in (events[-1].message or "")
+    _no_secret(events)
