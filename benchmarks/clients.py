@@ -567,6 +567,99 @@ class LlamaClientSDK:
         return lines
 
 
+def _observed_seq(url: str, n: int, options: dict[str, Any]) -> int:
+    from llama_client import LlamaClient
+
+    with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL, **options) as client:
+        create = client.chat.completions.create
+        for i in range(n + 20):
+            if i == 20:
+                _mark()
+            create(messages=MESSAGES, max_tokens=128, temperature=0.7)
+    return n
+
+
+def _observed_stream(url: str, chunks: int, repeats: int, options: dict[str, Any]) -> int:
+    from llama_client import LlamaClient
+
+    count = 0
+    with LlamaClient(base_url=url, api_key="sk-bench", model=MODEL, **options) as client:
+        for i in range(repeats + 1):
+            if i == 1:
+                _mark()
+                count = 0
+            for _ in client.chat.completions.create(
+                messages=MESSAGES,
+                max_tokens=128,
+                stream=True,
+                stream_options={"include_usage": True},
+            ):
+                count += 1
+    return count
+
+
+class LlamaClientPlain(LlamaClientSDK):
+    """llama_client with hooks and OpenTelemetry off: the baseline of the observability
+    scenarios (``obs_seq``, ``obs_stream``), the same loop as the observed clients below."""
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def obs_seq(self, url: str, n: int) -> int:
+        return _observed_seq(url, n, self.options())
+
+    def obs_stream(self, url: str, chunks: int, repeats: int) -> int:
+        return _observed_stream(url, chunks, repeats, self.options())
+
+
+class LlamaClientHooks(LlamaClientPlain):
+    """llama_client with one hook receiving every event (and doing nothing with it)."""
+
+    measure_import = False  # the same import as llama_client
+    seq = stream = tool_stream = async_many = soak = None  # type: ignore[assignment]
+
+    def options(self) -> dict[str, Any]:
+        from llama_client import Hooks
+
+        return {"hooks": Hooks(on_event=lambda event: None)}
+
+
+class LlamaClientOTel(LlamaClientPlain):
+    """llama_client with ``otel=`` on: the OpenTelemetry SDK, every span exported (to an
+    exporter that drops it) by a SimpleSpanProcessor, so each span's whole cost is counted."""
+
+    measure_import = False  # the same import as llama_client
+    seq = stream = tool_stream = async_many = soak = None  # type: ignore[assignment]
+
+    def options(self) -> dict[str, Any]:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            SimpleSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        from llama_client import OTel
+
+        class Drop(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Drop()))
+        return {"otel": OTel(tracer_provider=provider)}
+
+
+class LlamaClientOTelNoSDK(LlamaClientPlain):
+    """llama_client with ``otel=True`` and no SDK configured: OpenTelemetry's no-op tracer."""
+
+    measure_import = False  # the same import as llama_client
+    seq = stream = tool_stream = async_many = soak = None  # type: ignore[assignment]
+
+    def options(self) -> dict[str, Any]:
+        return {"otel": True}
+
+
 class LlamaClientAiohttp(LlamaClientSDK):
     """llama_client with transport="aiohttp" (async only)."""
 
@@ -876,7 +969,10 @@ CLIENTS: dict[str, type] = {
     "httpx+pydantic": HttpxPydantic,
     "httpx+BaseModel": HttpxBaseModel,
     "aiohttp": RawAiohttp,
-    "llama_client": LlamaClientSDK,
+    "llama_client": LlamaClientPlain,
+    "llama_client+hooks": LlamaClientHooks,
+    "llama_client+otel": LlamaClientOTel,
+    "llama_client+otel(no SDK)": LlamaClientOTelNoSDK,
     "llama_client[aiohttp]": LlamaClientAiohttp,
     "llama_client[httpx-aiohttp]": LlamaClientHttpxAiohttp,
     "llama_client+guard": LlamaClientGuarded,
@@ -895,7 +991,7 @@ def _rss_kb() -> int:
 
 def supports(client: str, scenario: str) -> bool:
     if scenario == "import":
-        return True
+        return getattr(CLIENTS[client], "measure_import", True)
     return callable(getattr(CLIENTS[client], scenario, None))
 
 

@@ -12,5 +12,5 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -e '.[aiohttp,tokens]' 'openai[aiohttp]' litellm aiohttp httpx-aiohttp matplotlib psutil pyinstrument
+    -e '.[aiohttp,tokens,otel]' opentelemetry-sdk 'openai[aiohttp]' litellm aiohttp httpx-aiohttp matplotlib psutil pyinstrument
 echo "$VENV/bin/python"

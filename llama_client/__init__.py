@@ -26,6 +26,7 @@ from .errors import (
     BadRequestError,
     ConflictError,
     ContextLengthExceededError,
+    HookError,
     InternalServerError,
     InvalidRequestError,
     LlamaClientError,
@@ -73,6 +74,8 @@ __all__ = [
     "ChoiceDelta",
     "ConflictError",
     "ContextLengthExceededError",
+    "HookError",
+    "Hooks",
     "InternalServerError",
     "InvalidRequestError",
     "LlamaClient",
@@ -82,6 +85,7 @@ __all__ = [
     "ModelList",
     "ModelNotServedError",
     "NotFoundError",
+    "OTel",
     "ParsedChatCompletion",
     "PermissionDeniedError",
     "RateLimitError",
@@ -106,6 +110,7 @@ __all__ = [
     "UnsupportedParameterError",
     "UnsupportedParameterWarning",
     "Usage",
+    "UsageTotals",
     "UserMessage",
     "__version__",
     "count_tokens",
@@ -115,6 +120,8 @@ __all__ = [
 
 if _TYPE_CHECKING:
     from ._tool_loop import ToolRunResult
+    from .hooks import Hooks
+    from .otel import OTel
     from .tokens import count_tokens, fit_messages
     from .tools import Tool, tool
     from .types import (
@@ -134,11 +141,15 @@ if _TYPE_CHECKING:
         Usage,
         UserMessage,
     )
+    from .usage import UsageTotals
 
 # Tool support (schemas, Llama's text formats, the tool loop) and the response models (pydantic
 # classes, costly to define) are imported on first use, so that `import llama_client` stays
 # cheap: a client is built without defining a model class.
 _LAZY = {
+    "Hooks": ".hooks",
+    "OTel": ".otel",
+    "UsageTotals": ".usage",
     "Tool": ".tools",
     "tool": ".tools",
     "ToolRunResult": "._tool_loop",

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from ._aliases import PendingAlias, is_alias
 from ._context import context_budget
 from ._json import json_default
+from ._observe import Observer
 from ._secrets import (
     SecretHeaders,
     check_headers,
@@ -43,9 +44,14 @@ from .errors import (
 from .providers import Fallback, Provider, find_provider, get_provider
 from .providers._endpoint import Endpoint, resolve_endpoint
 from .providers.base import UnsupportedPolicy
+from .usage import UsageTotals
 
 if TYPE_CHECKING:
     from ._call import Call
+    from ._observe import Watch
+    from .hooks import Hook, Hooks
+    from .otel import OTel
+    from .types.chat import ChatCompletionChunk
 
 #: vLLM's default address: what the client talks to when nothing else is configured.
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
@@ -405,6 +411,9 @@ class _BaseClient:
         provider: ProviderSpec | None = None,
         unsupported: UnsupportedPolicy = "warn",
         fallback: Fallback | None = None,
+        hooks: Hooks | Hook | None = None,
+        otel: OTel | bool | None = None,
+        usage: UsageTotals | None = None,
     ) -> None:
         #: True when the model comes from LLAMA_MODEL (a name on the user's own server): it is
         #: then sent to a hosted vendor only translated through the catalogue.
@@ -452,6 +461,14 @@ class _BaseClient:
         self._timeout_dict: dict[str, float | None] = {}
         #: endpoint name → the model ids its server lists, fetched once to resolve aliases
         self._served: dict[str, list[str]] = {}
+        self._observer = _observer(hooks, otel, usage)
+        self._otel = otel
+
+    @property
+    def usage(self) -> UsageTotals:
+        """Running totals of this client's chat calls (requests, tokens, retries, estimated
+        cost) per provider and model; shared with its ``with_options`` copies."""
+        return self._observer.usage
 
     def _resolve(
         self, provider: Provider, *, base_url: str | None, api_key: str | bytes | None
@@ -487,6 +504,9 @@ class _BaseClient:
             "api_key": (self._api_key or "") if single else None,
             "unsupported": self._unsupported,
             "fallback": self._fallback,
+            "hooks": self._observer.hooks,
+            "otel": self._otel,
+            "usage": self._observer.usage,
         }
 
     @property
@@ -841,13 +861,19 @@ class _BaseClient:
             self._fallback.succeeded(ep.name)
 
     @staticmethod
-    def _decoder(ep: Endpoint, request: httpx.Request) -> ChatChunkDecoder:
+    def _decoder(
+        ep: Endpoint, request: httpx.Request, watch: Watch | None = None
+    ) -> ChatChunkDecoder:
         provider = ep.provider
         framer = provider.stream_framer(request)
+        normalize: Callable[[ChatCompletionChunk], ChatCompletionChunk] | None
+        normalize = provider.chunk_normalizer()
+        if watch is not None:
+            normalize = watch.chunk_watcher(normalize)
         # A signed request's credentials (SigV4's session token) are added per attempt, so
         # they are read from the request that was sent, not from the endpoint.
         secrets = ep.secrets if ep.sign is None else request_secrets(request) + ep.secrets
-        return ChatChunkDecoder(provider.chunk_normalizer(), framer, secrets)
+        return ChatChunkDecoder(normalize, framer, secrets)
 
     @staticmethod
     def _check_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -855,6 +881,25 @@ class _BaseClient:
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return options
+
+
+def _observer(
+    hooks: Hooks | Hook | None, otel: OTel | bool | None, usage: UsageTotals | None
+) -> Observer:
+    """The client's observer: its usage totals, and its hooks and tracer if it has them."""
+    if usage is not None and not isinstance(usage, UsageTotals):
+        raise InvalidRequestError("usage", f"must be a UsageTotals, got {type(usage).__name__}")
+    checked = None
+    if hooks is not None:
+        from .hooks import as_hooks  # loaded only when hooks are given
+
+        checked = as_hooks(hooks)
+    tracer = None
+    if otel is not None and otel is not False:
+        from .otel import make_tracer  # opentelemetry is imported only here
+
+        tracer = make_tracer(otel)
+    return Observer(usage if usage is not None else UsageTotals(), checked, tracer)
 
 
 def _on_root(base_url: str, path: str) -> str:

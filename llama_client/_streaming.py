@@ -58,6 +58,7 @@ class ChatChunkDecoder:
         "chunks_seen",
         "done",
         "error",
+        "last",
         "secrets",
     )
 
@@ -76,6 +77,8 @@ class ChatChunkDecoder:
         self._chunk_type = ChatCompletionChunk
         self._open: set[int] = set()  # choice indexes seen without a finish_reason yet
         self.chunks_seen = 0
+        #: the last chunk decoded (its ``usage``, with ``include_usage``, counts the whole call)
+        self.last: ChatCompletionChunk | None = None
         self.done = False
         #: An error found after some chunks of the same read: raised once those reached the caller.
         self.error: Exception | None = None
@@ -138,6 +141,7 @@ class ChatChunkDecoder:
         if self._normalize is not None:
             chunk = self._normalize(chunk)
         self.chunks_seen += 1
+        self.last = chunk
         for choice in chunk.choices:
             if choice.finish_reason is None:
                 self._open.add(choice.index)
@@ -217,6 +221,10 @@ _OPEN: set[object] = set()
 _ABANDONED: list[tuple[Iterator[bytes], httpx.Response]] = []
 _collecting = False
 _watching_gc = False
+#: Watches of sync streams dropped during a garbage collection, told outside of it.
+_ENDS: list[
+    tuple[Callable[[ChatChunkDecoder, BaseException | None, bool], None], ChatChunkDecoder]
+] = []
 
 
 def _gc_phase(phase: str, info: dict[str, int]) -> None:
@@ -252,6 +260,12 @@ def _abandon_sync(source: Iterator[bytes], response: httpx.Response) -> None:
 
 def close_abandoned() -> None:
     """Close the sync streams queued by a garbage collection (call only outside the pool)."""
+    while _ENDS:
+        try:
+            end, decoder = _ENDS.pop()
+        except IndexError:  # another thread took the last one
+            break
+        _end_quietly(end, decoder)
     while _ABANDONED:
         try:
             source, response = _ABANDONED.pop()
@@ -347,7 +361,7 @@ def sync_release(source: Iterator[bytes] | None, response: httpx.Response) -> No
     if source is not None:
         _OPEN.discard(source)
         _close_sync(source, response)
-    if _ABANDONED:
+    if _ABANDONED or _ENDS:
         close_abandoned()
 
 
@@ -368,6 +382,31 @@ def sync_abandon(
     _abandon_sync(source, response)
 
 
+def end_dropped(
+    end: Callable[[ChatChunkDecoder, BaseException | None, bool], None],
+    decoder: ChatChunkDecoder,
+    loop: asyncio.AbstractEventLoop | None,
+) -> None:
+    """A stream was dropped while open: tell its watch (hooks, a span) that it was closed, never
+    from inside a garbage collection: an async stream's on its loop, a sync stream's at once
+    when the caller dropped it, else at the next safe point (as its connection is closed)."""
+    if loop is not None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing can run
+            loop.call_soon_threadsafe(_end_quietly, end, decoder)
+        return
+    if _collecting:
+        _ENDS.append((end, decoder))
+        return
+    _end_quietly(end, decoder)
+
+
+def _end_quietly(
+    end: Callable[[ChatChunkDecoder, BaseException | None, bool], None], decoder: ChatChunkDecoder
+) -> None:
+    with contextlib.suppress(Exception):  # a hook's HookError has no caller to reach here
+        end(decoder, None, True)
+
+
 def async_before_request() -> None:
     """Before an async request: nothing to do (async streams close on their own loop)."""
 
@@ -375,7 +414,7 @@ def async_before_request() -> None:
 def sync_before_request() -> None:
     """Before a sync request: close the streams a garbage collection dropped, here, outside
     the connection pool."""
-    if _ABANDONED:
+    if _ABANDONED or _ENDS:
         close_abandoned()
 
 

@@ -28,6 +28,7 @@ The hierarchy::
     │       └── TooManyToolCallsError             run_tools(): one reply asked for more than
     │                                             max_tool_calls calls; none was run
     ├── MaxToolRoundsError                        run_tools() hit max_rounds; carries the conversation
+    ├── HookError                                 a hook raised (only with Hooks(raise_errors=True))
     ├── StructuredOutputError                     parse(): no valid reply after every retry
     │   └── StructuredOutputTruncatedError        parse(): the reply was cut off (finish_reason "length")
     └── UnsafeContentError                        a guarded call found unsafe input or output (.verdict)
@@ -68,6 +69,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "ContextLengthExceededError",
+    "HookError",
     "InternalServerError",
     "InvalidRequestError",
     "LlamaClientError",
@@ -423,6 +425,17 @@ class TooManyToolCallsError(ResponseValidationError):
         self.max_tool_calls = max_tool_calls
         self.messages = messages
         self.completion = completion
+
+
+class HookError(LlamaClientError):
+    """A hook raised, and the client's hooks were built with ``raise_errors=True``: the
+    hook's own exception is ``__cause__``. (By default a hook's exception is logged and the
+    call goes on.)"""
+
+    def __init__(self, hook: str, kind: str) -> None:
+        super().__init__(f"hook {hook} raised on a {kind} event (see __cause__)")
+        self.hook = hook
+        self.kind = kind
 
 
 class MaxToolRoundsError(LlamaClientError):

@@ -21,12 +21,14 @@ from .._base_client import (
     _BaseClient,
 )
 from .._call import Call, Deferred, get_call
+from .._observe import Watch
 from .._response import APIResponse
 from .._streaming import async_before_request
 from ..errors import APIError
 from ..providers import Fallback
 from ..providers._endpoint import Endpoint
 from ..providers.base import UnsupportedPolicy
+from ..usage import UsageTotals
 from .chat import AsyncChat
 from .models import AsyncModels
 from .safety import AsyncModerations, AsyncSafety
@@ -36,6 +38,8 @@ from .transport import AsyncSender
 
 if TYPE_CHECKING:
     from .._safety import AskMode
+    from ..hooks import Hook, Hooks
+    from ..otel import OTel
     from ..types.chat import ChatCompletionChunk
     from ..types.models import ModelList
     from .guarded import AsyncGuardedClient
@@ -67,6 +71,12 @@ class AsyncLlamaClient(_BaseClient):
     ``transport="aiohttp"`` (the async client only; needs ``llama-client[aiohttp]``) sends
     through aiohttp's connection pool instead of httpx's, which is much faster with many
     requests in flight; retries, timeouts, errors and streams behave the same.
+
+    ``hooks`` (a :class:`~llama_client.hooks.Hooks`, or one function receiving every event)
+    are called with a typed event at each step of every call; ``otel=True`` (or an
+    :class:`~llama_client.otel.OTel`, needs ``llama-client[otel]``) traces every call with
+    OpenTelemetry spans; ``client.usage`` keeps running totals of requests, tokens, retries and
+    estimated cost (pass ``usage=`` to share one :class:`~llama_client.usage.UsageTotals`).
     """
 
     _http: httpx.AsyncClient
@@ -85,6 +95,9 @@ class AsyncLlamaClient(_BaseClient):
         unsupported: UnsupportedPolicy = "warn",
         fallback: Fallback | None = None,
         transport: AsyncTransportName = "httpx",
+        hooks: Hooks | Hook | None = None,
+        otel: OTel | bool | None = None,
+        usage: UsageTotals | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -96,6 +109,9 @@ class AsyncLlamaClient(_BaseClient):
             provider=provider,
             unsupported=unsupported,
             fallback=fallback,
+            hooks=hooks,
+            otel=otel,
+            usage=usage,
         )
         self._owns_http = http_client is None
         self._http = _async_http(http_client, transport, self.timeout)
@@ -236,30 +252,46 @@ class AsyncLlamaClient(_BaseClient):
 
     async def _send(self, call: Call[R], plan: list[Attempt]) -> R:
         """Send a planned call, falling over to the next provider when one fails (for a
-        stream: only before its first chunk), and read the answer as the call says."""
+        stream: only before its first chunk), and read the answer as the call says. The
+        call's watch (usage totals, hooks, spans: :mod:`llama_client._observe`) hears of
+        each step."""
         async_before_request()
         result: Any = None
-        for tried, (ep, planned) in enumerate(plan, 1):
-            try:
-                if type(planned) is PendingAlias:  # a canonical alias on a self-hosted server
-                    request = await self._alias_resolved(ep, planned)
-                else:
-                    request = planned  # type: ignore[assignment]
-                response = await self._sender_for(ep).send(request, stream=call.stream)
-                if call.stream:
-                    result = self._stream(ep, response)
-                    if tried < len(plan):
-                        await result._prime()
-            except APIError as exc:
-                if self._give_up(ep, exc, len(plan), tried):
-                    raise
-                continue
-            self._answered(ep, len(plan))
-            if call.raw:
-                return self._raw(call, ep, response, result)  # type: ignore[return-value]
-            if not call.stream:
-                result = call.read(ep, response)
-            return result  # type: ignore[no-any-return]
+        watch = self._observer.watch(call, self.model, plan[0][0].name)
+        try:
+            for tried, (ep, planned) in enumerate(plan, 1):
+                if watch is not None:
+                    watch.ep = ep
+                try:
+                    if type(planned) is PendingAlias:  # a canonical alias on a self-hosted server
+                        request = await self._alias_resolved(ep, planned)
+                    else:
+                        request = planned  # type: ignore[assignment]
+                    response = await self._sender_for(ep).send(
+                        request, stream=call.stream, watch=watch
+                    )
+                    if call.stream:
+                        result = self._stream(ep, response, watch)
+                        if tried < len(plan):
+                            await result._prime()
+                except APIError as exc:
+                    if self._give_up(ep, exc, len(plan), tried):
+                        raise
+                    if watch is not None:
+                        watch.fell_over(exc, plan[tried][0])
+                    continue
+                self._answered(ep, len(plan))
+                if not call.stream and not call.raw:
+                    result = call.read(ep, response)
+                if watch is not None:  # the stream, the completion, or None (raw, unread)
+                    watch.answered(response, result)
+                if call.raw:
+                    return self._raw(call, ep, response, result, watch)  # type: ignore[return-value]
+                return result  # type: ignore[no-any-return]
+        except BaseException as exc:  # an error, or cancelled: the watch ends with it
+            if watch is not None:
+                watch.failed(exc)
+            raise
         raise AssertionError("a plan is never empty")  # pragma: no cover
 
     async def _alias_resolved(self, ep: Endpoint, pending: PendingAlias) -> httpx.Request:
@@ -281,17 +313,28 @@ class AsyncLlamaClient(_BaseClient):
             self._senders[ep.name] = sender
         return sender
 
-    def _stream(self, ep: Endpoint, response: httpx.Response) -> AsyncStream[ChatCompletionChunk]:
+    def _stream(
+        self, ep: Endpoint, response: httpx.Response, watch: Watch | None
+    ) -> AsyncStream[ChatCompletionChunk]:
         chunks: AsyncStream[ChatCompletionChunk] = AsyncStream(
-            response, self._decoder(ep, response.request)
+            response, self._decoder(ep, response.request, watch)
         )
         chunks.provider_name = ep.name
+        chunks._watch = watch
         return chunks
 
     @staticmethod
     def _raw(
-        call: Call[Any], ep: Endpoint, response: httpx.Response, opened: object
+        call: Call[Any],
+        ep: Endpoint,
+        response: httpx.Response,
+        opened: object,
+        watch: Watch | None,
     ) -> APIResponse[Any]:
         if call.stream:
             return APIResponse(response, lambda: opened, provider_name=ep.name)
+        if watch is not None:
+            return APIResponse(
+                response, lambda: watch.parsed(call.read(ep, response)), provider_name=ep.name
+            )
         return APIResponse(response, lambda: call.read(ep, response), provider_name=ep.name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
 
@@ -26,8 +26,12 @@ from .._streaming import (
     async_abandon,
     async_owner,
     async_release,
+    end_dropped,
 )
 from ..errors import APIError
+
+if TYPE_CHECKING:
+    from .._observe import Watch
 
 __all__ = ["AsyncStream"]
 
@@ -49,9 +53,17 @@ class AsyncStream(Generic[T]):
         self._ready: list[T] = []  # decoded chunks not yet delivered, last first
         self._source: AsyncIterator[bytes] | None = None
         self._owner = async_owner()
+        self._watch: Watch | None = None  # the call's watch, told once when the stream ends
+        self._cost: float | None = None  # the estimate the watch made when the stream ended
         source = response.aiter_bytes()
         _OPEN.add(source)
         self._source = source
+
+    @property
+    def cost(self) -> float | None:
+        """Estimated USD of the call's tokens, known once the stream ended with a usage chunk
+        (``stream_options={"include_usage": True}``) and the price is known; else None."""
+        return self._cost
 
     async def _prime(self) -> None:
         """Read up to the first chunk now, so a failure before it raises here; the chunk is
@@ -94,17 +106,31 @@ class AsyncStream(Generic[T]):
                         return chunks.pop()
         except (httpx.TransportError, httpx.DecodingError) as exc:
             await self._release()
-            raise _broken(exc, decoder, self.response) from exc
+            error = _broken(exc, decoder, self.response)
+            if self._watch is not None:
+                self._ended(error)
+            raise error from exc
         except APIError as exc:  # the decoder's: server text, which may quote a credential
             _redact(decoder, exc)
             await self._release()
+            if self._watch is not None:
+                self._ended(exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             await self._release()
+            if self._watch is not None:
+                self._ended(exc)
             raise
         await self._release()
+        if self._watch is not None:
+            self._ended(decoder.error)
         decoder.raise_pending()
         raise StopAsyncIteration
+
+    def _ended(self, error: BaseException | None, closed: bool = False) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            self._cost = watch.stream_ended(self._decoder, error, closed)
 
     async def _release(self) -> None:
         source, self._source = self._source, None
@@ -116,6 +142,8 @@ class AsyncStream(Generic[T]):
         self._decoder.error = None
         await self._release()
         await self.response.aclose()
+        if self._watch is not None:
+            self._ended(None, closed=True)
 
     aclose = close
 
@@ -124,6 +152,10 @@ class AsyncStream(Generic[T]):
         if source is not None and not sys.is_finalizing():
             self._source = None
             async_abandon(source, self.response, self._owner)
+            watch = getattr(self, "_watch", None)
+            if watch is not None:
+                self._watch = None
+                end_dropped(watch.stream_ended, self._decoder, self._owner)
 
     async def __aenter__(self) -> AsyncStream[T]:
         return self

@@ -19,6 +19,7 @@ from .._transport import Classifier, check, connection_error, must_read, undecod
 from ..errors import APIError
 
 if TYPE_CHECKING:
+    from .._observe import Watch
     from ..providers.base import Signer
 
 __all__ = ["AsyncSender"]
@@ -74,8 +75,13 @@ class AsyncSender:
                 await response.aclose()
         return check(response, stream=stream, classify=self.classify)
 
-    async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """Send ``request``; for ``stream=True`` the returned response is open and unread."""
+    async def send(
+        self, request: httpx.Request, *, stream: bool = False, watch: Watch | None = None
+    ) -> httpx.Response:
+        """Send ``request``; for ``stream=True`` the returned response is open and unread.
+        ``watch`` (when the call is observed) hears of every attempt and retry."""
+        if watch is not None:
+            watch.attempt(request)
         try:
             return await self._attempt(request, stream)
         except APIError as exc:
@@ -91,8 +97,13 @@ class AsyncSender:
         async def attempt() -> httpx.Response:
             if replay:
                 raise replay.pop()
+            if watch is not None:
+                watch.attempt(request)
             return await self._attempt(request, stream)
 
-        retrying = AsyncRetrying(sleep=_pause, **self.policy.tenacity_kwargs())
+        options = self.policy.tenacity_kwargs()
+        if watch is not None:
+            options["before_sleep"] = watch.retry_logger(options["before_sleep"])
+        retrying = AsyncRetrying(sleep=_pause, **options)
         result: httpx.Response = await retrying(attempt)
         return result

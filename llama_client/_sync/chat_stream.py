@@ -90,6 +90,7 @@ class ChatCompletionStream:
             completion = self._acc.completion()
             completion = self._policy.apply(completion) if self._policy else completion
             completion._provider = self._stream.provider_name
+            completion._set_cost(self._stream.cost)
             self._final = completion
         return self._final
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
 
@@ -27,8 +27,12 @@ from .._streaming import (
     sync_abandon,
     sync_owner,
     sync_release,
+    end_dropped,
 )
 from ..errors import APIError
+
+if TYPE_CHECKING:
+    from .._observe import Watch
 
 __all__ = ["Stream"]
 
@@ -50,9 +54,17 @@ class Stream(Generic[T]):
         self._ready: list[T] = []  # decoded chunks not yet delivered, last first
         self._source: Iterator[bytes] | None = None
         self._owner = sync_owner()
+        self._watch: Watch | None = None  # the call's watch, told once when the stream ends
+        self._cost: float | None = None  # the estimate the watch made when the stream ended
         source = response.iter_bytes()
         _OPEN.add(source)
         self._source = source
+
+    @property
+    def cost(self) -> float | None:
+        """Estimated USD of the call's tokens, known once the stream ended with a usage chunk
+        (``stream_options={"include_usage": True}``) and the price is known; else None."""
+        return self._cost
 
     def _prime(self) -> None:
         """Read up to the first chunk now, so a failure before it raises here; the chunk is
@@ -95,17 +107,31 @@ class Stream(Generic[T]):
                         return chunks.pop()
         except (httpx.TransportError, httpx.DecodingError) as exc:
             self._release()
-            raise _broken(exc, decoder, self.response) from exc
+            error = _broken(exc, decoder, self.response)
+            if self._watch is not None:
+                self._ended(error)
+            raise error from exc
         except APIError as exc:  # the decoder's: server text, which may quote a credential
             _redact(decoder, exc)
             self._release()
+            if self._watch is not None:
+                self._ended(exc)
             raise
-        except BaseException:
+        except BaseException as exc:
             self._release()
+            if self._watch is not None:
+                self._ended(exc)
             raise
         self._release()
+        if self._watch is not None:
+            self._ended(decoder.error)
         decoder.raise_pending()
         raise StopIteration
+
+    def _ended(self, error: BaseException | None, closed: bool = False) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            self._cost = watch.stream_ended(self._decoder, error, closed)
 
     def _release(self) -> None:
         source, self._source = self._source, None
@@ -117,6 +143,8 @@ class Stream(Generic[T]):
         self._decoder.error = None
         self._release()
         self.response.close()
+        if self._watch is not None:
+            self._ended(None, closed=True)
 
 
     def __del__(self) -> None:
@@ -124,6 +152,10 @@ class Stream(Generic[T]):
         if source is not None and not sys.is_finalizing():
             self._source = None
             sync_abandon(source, self.response, self._owner)
+            watch = getattr(self, "_watch", None)
+            if watch is not None:
+                self._watch = None
+                end_dropped(watch.stream_ended, self._decoder, self._owner)
 
     def __enter__(self) -> Stream[T]:
         return self

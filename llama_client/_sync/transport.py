@@ -20,6 +20,7 @@ from .._transport import Classifier, check, connection_error, must_read, undecod
 from ..errors import APIError
 
 if TYPE_CHECKING:
+    from .._observe import Watch
     from ..providers.base import Signer
 
 __all__ = ["Sender"]
@@ -75,8 +76,13 @@ class Sender:
                 response.close()
         return check(response, stream=stream, classify=self.classify)
 
-    def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """Send ``request``; for ``stream=True`` the returned response is open and unread."""
+    def send(
+        self, request: httpx.Request, *, stream: bool = False, watch: Watch | None = None
+    ) -> httpx.Response:
+        """Send ``request``; for ``stream=True`` the returned response is open and unread.
+        ``watch`` (when the call is observed) hears of every attempt and retry."""
+        if watch is not None:
+            watch.attempt(request)
         try:
             return self._attempt(request, stream)
         except APIError as exc:
@@ -92,8 +98,13 @@ class Sender:
         def attempt() -> httpx.Response:
             if replay:
                 raise replay.pop()
+            if watch is not None:
+                watch.attempt(request)
             return self._attempt(request, stream)
 
-        retrying = Retrying(sleep=_pause, **self.policy.tenacity_kwargs())
+        options = self.policy.tenacity_kwargs()
+        if watch is not None:
+            options["before_sleep"] = watch.retry_logger(options["before_sleep"])
+        retrying = Retrying(sleep=_pause, **options)
         result: httpx.Response = retrying(attempt)
         return result

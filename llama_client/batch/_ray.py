@@ -108,6 +108,10 @@ class _ClientRecipe:
     def __init__(self, client: AsyncLlamaClient) -> None:
         kwargs = client._copy_kwargs()
         fallback = kwargs.pop("fallback")
+        # The driver's observers stay with the driver: usage totals hold a lock, hooks and an
+        # OTel tracer are the caller's objects. The run's manifest sums what workers used.
+        for name in ("usage", "hooks", "otel"):
+            kwargs.pop(name, None)
         self.cooldown = float(fallback.cooldown)
         self.kwargs = {
             **kwargs,

@@ -306,6 +306,7 @@ def builtin_providers() -> list[Provider]:
         ),
         AzureProvider(
             name="azure",
+            semconv_name="azure.ai.inference",
             base_url=None,
             base_url_env=("AZURE_AI_API_BASE", "AZURE_AI_ENDPOINT"),
             api_key_env=("AZURE_AI_API_KEY",),

@@ -164,6 +164,7 @@ class ProviderOptions(TypedDict, total=False):
     default_body: Mapping[str, object]
     models: Mapping[str, str | Mapping[str, Any]] | None
     notes: str
+    semconv_name: str | None
     unsupported_params: frozenset[str]
     length_param: Literal["max_tokens", "max_completion_tokens"] | None
     tool_choice_values: frozenset[str] | None
@@ -229,6 +230,9 @@ class Provider:
     models: Mapping[str, str | Mapping[str, Any]] | None = None
     #: one line for the generated provider table
     notes: str = ""
+    #: the OpenTelemetry GenAI ``gen_ai.provider.name`` of this host where the conventions
+    #: name it (``"aws.bedrock"``, ``"azure.ai.inference"``); None = :attr:`name`
+    semconv_name: str | None = None
 
     # -- request capabilities -----------------------------------------------------------------
 

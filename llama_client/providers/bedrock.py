@@ -306,6 +306,7 @@ class BedrockProvider(Provider):
     """
 
     name = "bedrock"
+    semconv_name = "aws.bedrock"
     #: the address for a region (``region``, else ``AWS_REGION``): see :meth:`default_base_url`
     base_url = "https://bedrock-runtime.{region}.amazonaws.com"
     base_url_env = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",)

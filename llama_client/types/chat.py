@@ -238,6 +238,22 @@ class ChatCompletion(ResponseModel):
         """The provider adapter that answered (set by the client; not a server field)."""
         return self._provider
 
+    @property
+    def cost(self) -> float | None:
+        """Estimated USD of this answer's tokens, from :mod:`llama_client.pricing` (set by the
+        client; None when the price or the token counts are unknown)."""
+        private = self.__pydantic_private__
+        return private.get("cost") if private else None
+
+    def _set_cost(self, cost: float | None) -> None:
+        # Kept with the private attributes, undeclared: each declared PrivateAttr costs every
+        # parse of a completion about a microsecond, whether a cost is ever set or not.
+        if cost is None:
+            return
+        if self.__pydantic_private__ is None:
+            object.__setattr__(self, "__pydantic_private__", {})
+        self.__pydantic_private__["cost"] = cost  # type: ignore[index]
+
 
 T = TypeVar("T")
 

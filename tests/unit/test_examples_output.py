@@ -46,6 +46,7 @@ EXPECTED = {
     "guarded_chat.py": ["The guard gave no verdict"],
     "distill.py": ["(the teacher gave no usable answer)", "15 without text"],
     "local_vllm.py": [NO_TEXT, "serving " + MODEL],
+    "observability.py": [NO_TEXT, "events logged to", ": 2 requests, 15 + 3 tokens"],
     "providers.py": [NO_TEXT],
     "quickstart.py": [NO_TEXT],
     "streaming.py": [NO_TEXT],

@@ -24,6 +24,9 @@ def test_all_is_honest() -> None:
         "resources",
         "pricing",
         "batch",
+        "usage",
+        "hooks",
+        "otel",
     }
     modules |= {"cli"}  # a subpackage, present once a test imported it
     assert public - modules - set(llama_client.__all__) == set()
@@ -46,7 +49,7 @@ def test_import_pulls_in_no_optional_dependency() -> None:
     # for its own command line; llama_client.cli imports them only in main() / on use.)
     code = (
         "import sys, llama_client\n"
-        "bad = [m for m in ('aiohttp', 'botocore', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers', 'tiktoken', 'llama_models', 'ray') if m in sys.modules]\n"
+        "bad = [m for m in ('aiohttp', 'botocore', 'respx', 'pytest', 'hypothesis', 'openai', 'numpy', 'transformers', 'tiktoken', 'llama_models', 'ray', 'opentelemetry', 'llama_client.hooks', 'llama_client.otel', 'llama_client._otel') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
