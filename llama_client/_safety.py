@@ -774,31 +774,46 @@ def with_answer(turns: Sequence[Mapping[str, str]], answer: str) -> list[dict[st
 
 
 def guarded_completion(completion: Any, input_verdict: Any, output_verdict: Any) -> Any:
-    """``completion`` as a :class:`~llama_client.types.safety.GuardedChatCompletion` carrying
-    the verdicts that let it through."""
-    from .types.safety import GuardedChatCompletion
+    """``completion`` as a :class:`~llama_client.types.safety.GuardedChatCompletion` (a
+    ``GuardedParsedChatCompletion`` for ``parse()``'s) carrying the verdicts that let it
+    through. Parsed objects are kept as they are, not re-validated."""
+    from .types.chat import ParsedChatCompletion
+    from .types.safety import GuardedChatCompletion, GuardedParsedChatCompletion
 
-    out = GuardedChatCompletion.model_validate(
+    parsed = isinstance(completion, ParsedChatCompletion)
+    cls = GuardedParsedChatCompletion if parsed else GuardedChatCompletion
+    out: Any = cls.model_validate(
         {
             **completion.model_dump(),
             "input_verdict": input_verdict,
             "output_verdict": output_verdict,
         }
     )
+    if parsed:
+        for mine, theirs in zip(out.choices, completion.choices, strict=True):
+            mine.message.parsed = theirs.message.parsed
     out._provider = completion.provider_name
     return out
 
 
 def refusal_completion(
-    refusal: str, model: str, input_verdict: Any, output_verdict: Any, usage: Any = None
+    refusal: str,
+    model: str,
+    input_verdict: Any,
+    output_verdict: Any,
+    usage: Any = None,
+    *,
+    parsed: bool = False,
 ) -> Any:
     """The answer of a guarded call refused with ``on_unsafe="refuse"``: ``refusal`` as the
-    assistant's content, ``finish_reason`` ``"content_filter"``, the verdicts attached."""
+    assistant's content, ``finish_reason`` ``"content_filter"``, the verdicts attached (for
+    ``parse()``, a ``GuardedParsedChatCompletion`` whose ``parsed`` is None)."""
     import time
 
-    from .types.safety import GuardedChatCompletion
+    from .types.safety import GuardedChatCompletion, GuardedParsedChatCompletion
 
-    return GuardedChatCompletion.model_validate(
+    cls = GuardedParsedChatCompletion if parsed else GuardedChatCompletion
+    return cls.model_validate(
         {
             "id": f"guard-refusal-{time.time_ns():x}",
             "created": int(time.time()),

@@ -10,13 +10,14 @@ be another client on another provider.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from typing_extensions import Self, Unpack
 
+from .._base_client import M
 from .._safety import (
     AskMode,
     async_overlap,
@@ -29,14 +30,14 @@ from .._safety import (
 )
 from .._tool_loop import maybe_awaited, tool_output
 from ..errors import InvalidRequestError, UnsafeContentError
-from ..types.params import ChatCompletionParams, RunToolsParams
+from ..types.params import ChatCompletionParams, ParseParams, RunToolsParams
 
 if TYPE_CHECKING:
     from .._tool_loop import ToolRunResult
     from ..tools import Tool, ToolLike
     from ..types.chat import ChatCompletionChunk
     from ..types.params import MessageParam
-    from ..types.safety import GuardedChatCompletion, SafetyVerdict
+    from ..types.safety import GuardedChatCompletion, GuardedParsedChatCompletion, SafetyVerdict
     from .client import AsyncLlamaClient
     from .streaming import AsyncStream
 
@@ -125,11 +126,20 @@ class AsyncGuard:
                 break
         return verdict
 
-    def unsafe(self, stage: str, verdict: Any, model: str, inputv: Any, outputv: Any) -> Any:
+    def unsafe(
+        self,
+        stage: str,
+        verdict: Any,
+        model: str,
+        inputv: Any,
+        outputv: Any,
+        *,
+        parsed: bool = False,
+    ) -> Any:
         """What an unsafe verdict becomes: UnsafeContentError, or the refusal completion."""
         if self.on_unsafe == "raise":
             raise UnsafeContentError(stage, verdict)
-        return refusal_completion(self.refusal, model, inputv, outputv)
+        return refusal_completion(self.refusal, model, inputv, outputv, parsed=parsed)
 
 
 class AsyncGuardedCompletions:
@@ -174,9 +184,6 @@ class AsyncGuardedCompletions:
         model is called while the input is checked (``overlap=True``); its answer is
         released only once the input passed, and dropped (a stream closed) when it did not.
         """
-        g = self._guard
-        turns = conversation_for_guard(messages, strict=False)
-        name = model or g.client.model or ""
 
         async def main() -> Any:
             return await self._completions.create(
@@ -187,6 +194,76 @@ class AsyncGuardedCompletions:
             if stream:
                 await result.close()
 
+        result: GuardedChatCompletion | AsyncGuardedStream = await self._guarded(
+            messages, model, main, discard, stream=stream
+        )
+        return result
+
+    @overload
+    async def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: type[M],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> GuardedParsedChatCompletion[M]: ...
+    @overload
+    async def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: Mapping[str, Any],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> GuardedParsedChatCompletion[Any]: ...
+    async def parse(
+        self,
+        *,
+        messages: Sequence[MessageParam],
+        response_format: type[M] | Mapping[str, Any],
+        model: str | None = None,
+        max_parse_retries: int = 2,
+        **params: Unpack[ParseParams],
+    ) -> GuardedParsedChatCompletion[Any]:
+        """``parse()`` with the guard's checks: the input is checked as for :meth:`create`,
+        the validated answer's text before it is returned. Refused (``on_unsafe="refuse"``),
+        ``message.parsed`` is None and the content is the refusal."""
+
+        async def main() -> Any:
+            return await self._completions.parse(
+                messages=messages,
+                response_format=response_format,
+                model=model,
+                max_parse_retries=max_parse_retries,
+                **params,
+            )
+
+        async def discard(result: Any) -> None:
+            return None
+
+        result: GuardedParsedChatCompletion[Any] = await self._guarded(
+            messages, model, main, discard, parsed=True
+        )
+        return result
+
+    async def _guarded(
+        self,
+        messages: Sequence[MessageParam],
+        model: str | None,
+        main: Callable[[], Any],
+        discard: Callable[[Any], Any],
+        *,
+        stream: bool = False,
+        parsed: bool = False,
+    ) -> Any:
+        """``main()`` (the model call) between the input check and the output check."""
+        g = self._guard
+        turns = conversation_for_guard(messages, strict=False)
+        name = model or g.client.model or ""
+
         async def check() -> Any:
             return await g.check_input(turns)
 
@@ -196,9 +273,7 @@ class AsyncGuardedCompletions:
                 check, main, overlap=g.overlap, discard=discard
             )
             if not verdict_in.safe:
-                refused: GuardedChatCompletion = g.unsafe(
-                    "input", verdict_in, name, verdict_in, None
-                )
+                refused = g.unsafe("input", verdict_in, name, verdict_in, None, parsed=parsed)
                 if stream:
                     return AsyncGuardedStream(None, g, turns, verdict_in, refused=refused)
                 return refused
@@ -210,12 +285,10 @@ class AsyncGuardedCompletions:
         if verdict_out is not None and not verdict_out.safe:
             if g.on_unsafe == "raise":
                 raise UnsafeContentError("output", verdict_out, result)
-            refusal: GuardedChatCompletion = refusal_completion(
-                g.refusal, result.model or name, verdict_in, verdict_out
+            return refusal_completion(
+                g.refusal, result.model or name, verdict_in, verdict_out, parsed=parsed
             )
-            return refusal
-        passed: GuardedChatCompletion = guarded_completion(result, verdict_in, verdict_out)
-        return passed
+        return guarded_completion(result, verdict_in, verdict_out)
 
 
 class AsyncGuardedStream:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .params import MessageParam
     from .safety import (
         GuardedChatCompletion,
+        GuardedParsedChatCompletion,
         HazardCategory,
         Moderation,
         ModerationCreateResponse,
@@ -63,6 +64,7 @@ __all__ = [
     "ContentPart",
     "FunctionCall",
     "GuardedChatCompletion",
+    "GuardedParsedChatCompletion",
     "HazardCategory",
     "ImagePart",
     "ImageURL",
@@ -122,6 +124,7 @@ _LAZY = {
     "ModelList": ".models",
     "MessageParam": ".params",
     "GuardedChatCompletion": ".safety",
+    "GuardedParsedChatCompletion": ".safety",
     "HazardCategory": ".safety",
     "Moderation": ".safety",
     "ModerationCreateResponse": ".safety",

@@ -3,12 +3,14 @@ completions of a guarded client."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import ResponseModel
-from .chat import ChatCompletion, Usage
+from .chat import ChatCompletion, ParsedChatCompletion, Usage
+
+T = TypeVar("T")
 
 __all__ = [
     "GuardedChatCompletion",
@@ -121,10 +123,8 @@ class ModerationCreateResponse(ResponseModel):
     results: list[Moderation]
 
 
-class GuardedChatCompletion(ChatCompletion):
-    """A completion of a guarded client: the verdicts that let it through, or, refused with
-    ``on_unsafe="refuse"``, the refusal and the verdict that stopped it (``refused`` True;
-    ``finish_reason`` ``"content_filter"``)."""
+class _GuardVerdicts(BaseModel):
+    """The verdicts a guarded client attaches to an answer."""
 
     input_verdict: SafetyVerdict | None = None
     output_verdict: SafetyVerdict | None = None
@@ -136,3 +136,15 @@ class GuardedChatCompletion(ChatCompletion):
         if self.refused and self.input_verdict is not None and not self.input_verdict.safe:
             return self.input_verdict
         return self.output_verdict if self.output_verdict is not None else self.input_verdict
+
+
+class GuardedChatCompletion(_GuardVerdicts, ChatCompletion):
+    """A completion of a guarded client: the verdicts that let it through, or, refused with
+    ``on_unsafe="refuse"``, the refusal and the verdict that stopped it (``refused`` True;
+    ``finish_reason`` ``"content_filter"``)."""
+
+
+class GuardedParsedChatCompletion(_GuardVerdicts, ParsedChatCompletion[T], Generic[T]):
+    """What a guarded client's ``parse()`` returns: a :class:`ParsedChatCompletion` with the
+    verdicts attached. Refused with ``on_unsafe="refuse"``, ``message.parsed`` is None and
+    the content is the refusal."""

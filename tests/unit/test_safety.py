@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import BaseModel
 
 from llama_client import (
     AsyncLlamaClient,
@@ -30,6 +31,7 @@ from llama_client._safety import (
     segment_text,
     unsafe_probability,
 )
+from llama_client.types import GuardedParsedChatCompletion
 from tests.wire import LOCAL_BASE_URL, PLAIN, sent_json, sse_reply, text_chunks
 
 GUARD = "meta-llama/Llama-Guard-3-8B"
@@ -970,3 +972,78 @@ def test_a_failing_guard_fails_closed(overlap: bool) -> None:
     with respx.mock(base_url=LOCAL_BASE_URL) as router:
         router.post("/chat/completions").mock(side_effect=route)
         asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- guarded parse()
+
+
+class _City(BaseModel):
+    name: str
+
+
+def test_guarded_parse_keeps_the_parsed_object_and_both_verdicts(
+    server: tuple[respx.MockRouter, FakeServer],
+) -> None:
+    _, fake = server
+    fake.answer = '{"name": "Paris"}'
+    with _client() as client:
+        guarded = client.with_guard(input=GUARD, output=GUARD)
+        r = guarded.chat.completions.parse(messages=SAFE, response_format=_City)
+    assert isinstance(r, GuardedParsedChatCompletion) and not r.refused
+    parsed = r.choices[0].message.parsed
+    assert isinstance(parsed, _City) and parsed.name == "Paris"
+    assert r.input_verdict is not None and r.input_verdict.safe
+    assert r.output_verdict is not None and r.output_verdict.role_checked == "agent"
+    guard = fake.guard_calls()
+    assert len(guard) == 2 and guard[1]["messages"][-1]["content"] == fake.answer
+
+
+def test_guarded_parse_unsafe_input_raises_before_the_model(
+    server: tuple[respx.MockRouter, FakeServer],
+) -> None:
+    _, fake = server
+    with _client() as client:
+        guarded = client.with_guard(input=GUARD, output=GUARD)
+        with pytest.raises(UnsafeContentError) as info:
+            guarded.chat.completions.parse(messages=UNSAFE, response_format=_City)
+    assert info.value.stage == "input"
+    assert [b["model"] for b in fake.bodies] == [GUARD]
+
+
+def test_guarded_parse_unsafe_output_refused_has_no_parsed_value(
+    server: tuple[respx.MockRouter, FakeServer],
+) -> None:
+    _, fake = server
+    fake.answer = f'{{"name": "a {TRIGGER} factory"}}'
+    with _client() as client:
+        guarded = client.with_guard(input=GUARD, output=GUARD, on_unsafe="refuse", refusal="No.")
+        r = guarded.chat.completions.parse(messages=SAFE, response_format=_City)
+    assert isinstance(r, GuardedParsedChatCompletion) and r.refused
+    assert r.choices[0].message.parsed is None and r.choices[0].message.content == "No."
+    assert r.choices[0].finish_reason == "content_filter"
+    assert r.verdict is r.output_verdict and r.output_verdict is not None
+    assert r.output_verdict.codes == ["S9"]
+
+
+def test_async_guarded_parse_raise_and_refuse(server: tuple[respx.MockRouter, FakeServer]) -> None:
+    _, fake = server
+    fake.answer = '{"name": "Paris"}'
+
+    async def main() -> None:
+        async with _aclient() as client:
+            ok = await client.with_guard(input=GUARD, output=GUARD).chat.completions.parse(
+                messages=SAFE, response_format=_City
+            )
+            parsed = ok.choices[0].message.parsed
+            assert isinstance(parsed, _City) and parsed.name == "Paris"
+            with pytest.raises(UnsafeContentError):
+                await client.with_guard(input=GUARD, output=None).chat.completions.parse(
+                    messages=UNSAFE, response_format=_City
+                )
+            refused = await client.with_guard(
+                input=GUARD, output=None, on_unsafe="refuse", refusal="No."
+            ).chat.completions.parse(messages=UNSAFE, response_format=_City)
+            assert refused.refused and refused.choices[0].message.parsed is None
+            assert refused.verdict is refused.input_verdict
+
+    asyncio.run(main())
