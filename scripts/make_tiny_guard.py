@@ -146,41 +146,11 @@ def build_weights(ranks: dict[bytes, int]) -> dict:
         "lm_head.weight": head,
         "model.norm.weight": np.ones(hidden, dtype=np.float32),
     }
-    designed = slice(0, c_rand0)
-    slow, half = base.ROPE_SLOW, base.HEAD_DIM // 2
-    for layer in range(base.LAYERS):
-        p = f"model.layers.{layer}."
-        q = base._randn(p + "guard-q", (base.HEADS * base.HEAD_DIM, hidden), base.RAND_LAYER)
-        k = base._randn(p + "guard-k", (base.KV_HEADS * base.HEAD_DIM, hidden), base.RAND_LAYER)
-        v = base._randn(p + "guard-v", (base.KV_HEADS * base.HEAD_DIM, hidden), base.RAND_LAYER)
-        o = base._randn(p + "guard-o", (hidden, base.HEADS * base.HEAD_DIM), base.RAND_LAYER)
-        gate = base._randn(p + "guard-gate", (base.INTERMEDIATE, hidden), base.RAND_LAYER)
-        up = base._randn(p + "guard-up", (base.INTERMEDIATE, hidden), base.RAND_LAYER)
-        down = base._randn(p + "guard-down", (hidden, base.INTERMEDIATE), base.RAND_LAYER)
-        o[designed, :] = 0.0
-        down[designed, :] = 0.0
-        if layer == 0:
-            for d in (slow, slow + half):
-                q[d, :] = 0.0
-                k[d, :] = 0.0
-                v[d, :] = 0.0
-            q[slow, C_QUERY] = base.QK_W
-            k[slow, C_KEY] = base.QK_W
-            v[slow, C_VALUE] = 1.0
-            o[C_FLAG, slow] = float(np.sqrt(3.0 / 64.0))
-        tensors.update(
-            {
-                p + "self_attn.q_proj.weight": q,
-                p + "self_attn.k_proj.weight": k,
-                p + "self_attn.v_proj.weight": v,
-                p + "self_attn.o_proj.weight": o,
-                p + "mlp.gate_proj.weight": gate,
-                p + "mlp.up_proj.weight": up,
-                p + "mlp.down_proj.weight": down,
-                p + "input_layernorm.weight": np.ones(hidden, dtype=np.float32),
-                p + "post_attention_layernorm.weight": np.ones(hidden, dtype=np.float32),
-            }
+    tensors.update(
+        base.keyword_layers(
+            "guard", hidden, slice(0, c_rand0), flag=C_FLAG, query=C_QUERY, key=C_KEY, value=C_VALUE
         )
+    )
     return tensors
 
 

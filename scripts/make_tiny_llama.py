@@ -299,6 +299,54 @@ def _randn(name: str, shape, std: float):
     )
 
 
+def keyword_layers(
+    tag: str, hidden: int, designed: slice, flag: int, query: int, key: int, value: int
+) -> dict:
+    """The transformer layers of a stand-in that reacts to keywords (the guard and Prompt Guard
+    models): random weights whose writes never touch the ``designed`` channels, except head 0
+    of layer 0, which attends from the ``query`` channel to the ``key`` channel over the
+    slowest rotary pair (position-independent) and writes the ``value`` channel it finds into
+    ``flag``. ``tag`` names the random draws, so each model gets its own."""
+    import numpy as np
+
+    tensors = {}
+    slow, half = ROPE_SLOW, HEAD_DIM // 2
+    for layer in range(LAYERS):
+        p = f"model.layers.{layer}."
+        q = _randn(p + f"{tag}-q", (HEADS * HEAD_DIM, hidden), RAND_LAYER)
+        k = _randn(p + f"{tag}-k", (KV_HEADS * HEAD_DIM, hidden), RAND_LAYER)
+        v = _randn(p + f"{tag}-v", (KV_HEADS * HEAD_DIM, hidden), RAND_LAYER)
+        o = _randn(p + f"{tag}-o", (hidden, HEADS * HEAD_DIM), RAND_LAYER)
+        gate = _randn(p + f"{tag}-gate", (INTERMEDIATE, hidden), RAND_LAYER)
+        up = _randn(p + f"{tag}-up", (INTERMEDIATE, hidden), RAND_LAYER)
+        down = _randn(p + f"{tag}-down", (hidden, INTERMEDIATE), RAND_LAYER)
+        o[designed, :] = 0.0
+        down[designed, :] = 0.0
+        if layer == 0:
+            for d in (slow, slow + half):
+                q[d, :] = 0.0
+                k[d, :] = 0.0
+                v[d, :] = 0.0
+            q[slow, query] = QK_W
+            k[slow, key] = QK_W
+            v[slow, value] = 1.0
+            o[flag, slow] = float(np.sqrt(3.0 / 64.0))
+        tensors.update(
+            {
+                p + "self_attn.q_proj.weight": q,
+                p + "self_attn.k_proj.weight": k,
+                p + "self_attn.v_proj.weight": v,
+                p + "self_attn.o_proj.weight": o,
+                p + "mlp.gate_proj.weight": gate,
+                p + "mlp.up_proj.weight": up,
+                p + "mlp.down_proj.weight": down,
+                p + "input_layernorm.weight": np.ones(hidden, dtype=np.float32),
+                p + "post_attention_layernorm.weight": np.ones(hidden, dtype=np.float32),
+            }
+        )
+    return tensors
+
+
 def _token_bytes(ranks: dict[bytes, int]) -> list[bytes]:
     out = [b""] * VOCAB_BASE
     for b, r in ranks.items():
