@@ -286,6 +286,7 @@ class InMemoryLines:
     ``batch_completion``-style helpers hold); the floor of the ``batch_input`` scenario."""
 
     module = "json"
+    measure_import = False  # a floor for one scenario, not a client
 
     def batch_input(self, url: str, lines: int) -> int:
         import tempfile
@@ -378,6 +379,8 @@ def _llama3_encoding() -> Any:
 
 class Tiktoken:
     """tiktoken on the already rendered prompt: the floor of counting (no chat rendering)."""
+
+    measure_import = False  # a floor for one scenario, not a client
 
     def count_tokens(self, url: str, n: int) -> int:
         from llama_client.tokens import render_prompt
@@ -945,6 +948,7 @@ class LlamaClientGuarded:
     Guard (two more requests, to the server's ``/guard`` route, which answers ``safe``)."""
 
     module = "llama_client:LlamaClient"
+    measure_import = False  # the same import as llama_client
 
     def guarded(self, url: str, n: int) -> int:
         from llama_client import LlamaClient

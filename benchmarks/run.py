@@ -360,7 +360,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for scenario in scenarios:
             if scenario.name == "import":  # untimed: writes each client's .pyc files first
                 for client in clients:
-                    measure(client, scenario, server.url(scenario.prefix), {})
+                    if supports(client, scenario.name):
+                        measure(client, scenario, server.url(scenario.prefix), {})
         for i in range(args.runs):
             for scenario in scenarios:
                 params = (
