@@ -620,6 +620,7 @@ class LlamaClientHooks(LlamaClientPlain):
 
     measure_import = False  # the same import as llama_client
     seq = stream = tool_stream = async_many = soak = None  # type: ignore[assignment]
+    guarded = count_tokens = batch = batch_input = None  # type: ignore[assignment]
 
     def options(self) -> dict[str, Any]:
         from llama_client import Hooks
@@ -633,6 +634,7 @@ class LlamaClientOTel(LlamaClientPlain):
 
     measure_import = False  # the same import as llama_client
     seq = stream = tool_stream = async_many = soak = None  # type: ignore[assignment]
+    guarded = count_tokens = batch = batch_input = None  # type: ignore[assignment]
 
     def options(self) -> dict[str, Any]:
         from opentelemetry.sdk.trace import TracerProvider
@@ -658,6 +660,7 @@ class LlamaClientOTelNoSDK(LlamaClientPlain):
 
     measure_import = False  # the same import as llama_client
     seq = stream = tool_stream = async_many = soak = None  # type: ignore[assignment]
+    guarded = count_tokens = batch = batch_input = None  # type: ignore[assignment]
 
     def options(self) -> dict[str, Any]:
         return {"otel": True}
@@ -673,6 +676,7 @@ class LlamaClientAiohttp(LlamaClientSDK):
     stream = None  # type: ignore[assignment]
     tool_stream = None  # type: ignore[assignment]
     guarded = None  # type: ignore[assignment]
+    count_tokens = None  # type: ignore[assignment]  # no transport involved: measured once
 
     @staticmethod
     def _client(url: str, **kwargs: Any) -> Any:
@@ -748,15 +752,15 @@ class LlamaClientAiohttp(LlamaClientSDK):
 
 
 class LlamaClientHttpxAiohttp(LlamaClientAiohttp):
-    batch = None  # type: ignore[assignment]
-    batch_input = None  # type: ignore[assignment]
-
     """llama_client over the ``httpx-aiohttp`` package (what openai-python uses), async only.
 
     The candidate to replace our own ``transport="aiohttp"``: ``http_client=`` gets an
     ``httpx_aiohttp.HttpxAiohttpClient`` with the timeout and pool limits our transport is
     given (``DEFAULT_TIMEOUT``, ``AIOHTTP_LIMITS``), so only the transport code differs.
     """
+
+    batch = None  # type: ignore[assignment]
+    batch_input = None  # type: ignore[assignment]
 
     module = "llama_client, httpx_aiohttp"
 
