@@ -21,6 +21,7 @@ set up (never by ``import llama_client``).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Mapping
@@ -62,6 +63,24 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _HOST_REGION = re.compile(r"^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com", re.I)
 #: The headers SigV4 adds to a request (set afresh on every attempt).
 _SIGNATURE_HEADERS = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+_TOKEN_LINE = re.compile(r"(?im)^(x-amz-security-token:).*$")
+
+
+class _HideSessionToken(logging.Filter):
+    """botocore's signer logs each canonical request at DEBUG (``botocore.auth``), the
+    session token's header line included; this filter leaves the token out of those records.
+    Installed once, on that logger only, when a signer is made."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("CanonicalRequest"):
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                _TOKEN_LINE.sub(r"\1***", a) if isinstance(a, str) else a for a in args
+            )
+        return True
+
+
+_HIDE_TOKEN = _HideSessionToken()
 #: botocore's own limits for one event-stream message (prelude + headers + payload + CRC).
 _MAX_MESSAGE = 16 * 1024 * 1024 + 128 * 1024 + 16
 #: stopReason values beyond the ones every provider maps (end_turn, tool_use, max_tokens...).
@@ -133,6 +152,9 @@ class SigV4Signer:
         credentials: object | None = None,
     ) -> None:
         _require_botocore()
+        auth_log = logging.getLogger("botocore.auth")
+        if _HIDE_TOKEN not in auth_log.filters:
+            auth_log.addFilter(_HIDE_TOKEN)
         self.region = region
         self.service = service
         self._profile = profile

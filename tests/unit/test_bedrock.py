@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import sys
 import warnings
 from typing import Any
@@ -924,3 +925,18 @@ def test_context_preflight_reads_the_chat_body_not_the_converse_one() -> None:
             )
         assert info.value.response is None
         assert route.call_count == 2
+
+
+def test_botocore_debug_log_of_the_signature_leaves_the_session_token_out(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """botocore logs the canonical request it signs (session token header included) at
+    DEBUG; with our signer that line shows ``***`` instead of the token."""
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    caplog.set_level(logging.DEBUG, logger="botocore.auth")
+    with respx.mock() as mock:
+        mock.post(CONVERSE).mock(return_value=httpx.Response(200, json=converse_answer()))
+        client().chat.completions.create(messages=MSGS)
+    assert "CanonicalRequest" in caplog.text  # botocore did log it
+    assert "x-amz-security-token:***" in caplog.text
+    assert TOKEN not in caplog.text and SECRET not in caplog.text
