@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -124,9 +124,10 @@ class Deferred(Generic[R]):
         self.call = call
 
 
-class _RawJSON(BaseModel):
-    """Marks a call whose answer is returned as decoded JSON, not validated into a model (the
-    caller reads shapes that differ by server, e.g. classification endpoints)."""
+#: Marks a call whose answer is returned as decoded JSON, not validated into a model (the
+#: caller reads shapes that differ by server, e.g. classification endpoints). A plain
+#: sentinel: a model class defined here would load pydantic's model machinery with the package.
+_RawJSON: type[BaseModel] = cast("type[BaseModel]", type("_RawJSON", (), {}))
 
 
 @cache
