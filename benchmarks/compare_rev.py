@@ -1,6 +1,6 @@
 """This checkout's llama_client against an older revision of itself, in the same run.
 
-    python benchmarks/compare_rev.py REV [--runs N] [--scenarios seq,stream]
+    python benchmarks/compare_rev.py REV [--runs N] [--scenarios seq,stream,tool_stream,async_many]
 
 The README table compares llama_client with floors (httpx plus pydantic models) run by run.
 A floor's own spread on a shared machine is often ±15 % or more, so comparing a ratio in one
@@ -35,7 +35,14 @@ sys.path.insert(0, str(HERE))
 
 import run  # noqa: E402  (the benchmark's server and scenario table)
 
-PARAMS = {"seq": {"n": 2000}, "stream": {"chunks": 2000, "repeats": 10}}
+PARAMS = {
+    "seq": {"n": 2000},
+    "stream": {"chunks": 2000, "repeats": 10},
+    "tool_stream": {"n": 300},
+    "async_many": {"total": 1000, "concurrency": 64},
+}
+#: the client of ``clients.py`` each scenario is measured with (async: the aiohttp transport)
+CLIENT = {"async_many": "llama_client[aiohttp]"}
 
 
 def _measure(tree: Path, scenario: str, url: str, params: dict[str, Any]) -> dict[str, float]:
@@ -66,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev", help="the git revision to compare with, e.g. 66a0ed4")
     parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--scenarios", default="seq,stream")
+    parser.add_argument("--scenarios", default="seq,stream,tool_stream,async_many")
     args = parser.parse_args()
     if Path(sys.prefix).resolve() != run.VENV.resolve():  # as run.py: inside the bench venv
         python = run.VENV / "bin/python"
