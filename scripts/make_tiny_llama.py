@@ -567,41 +567,33 @@ def _dump(path: str, obj) -> None:
         f.write("\n")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="model directory to (re)create")
-    ap.add_argument("--tokenizer-model", help="Llama 3 tiktoken ranks (default: from llama_models)")
-    args = ap.parse_args(argv)
-
+def write_model_dir(
+    out: str, prefix: str, ranks: dict[bytes, int], files: dict, weights: dict, built: str
+) -> str:
+    """Write a tiny model's directory: the Llama 3 ``tokenizer.json``, ``files`` (name -> a
+    dict written as JSON), ``model.safetensors`` from ``weights`` and a NOTICE ending with
+    ``built`` (what the model is). Written into a temporary directory beside ``out`` that
+    replaces ``out`` only once everything is written. Returns the absolute path."""
     from safetensors.numpy import save_file
 
-    ranks = load_ranks(args.tokenizer_model or default_tokenizer_model())
     specials = special_token_names()
-
-    out = os.path.abspath(args.out)
+    out = os.path.abspath(out)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tiny-llama-", dir=parent)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
     os.chmod(tmp, 0o755)
     try:
         with open(os.path.join(tmp, "tokenizer.json"), "w", encoding="utf-8") as f:
             f.write(build_tokenizer_json(ranks, specials))
-        _dump(os.path.join(tmp, "tokenizer_config.json"), tokenizer_config(specials))
-        _dump(
-            os.path.join(tmp, "special_tokens_map.json"),
-            {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
-        )
-        _dump(os.path.join(tmp, "config.json"), model_config())
-        _dump(os.path.join(tmp, "generation_config.json"), generation_config())
-        save_file(
-            build_weights(ranks), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"}
-        )
+        for name, obj in files.items():
+            _dump(os.path.join(tmp, name), obj)
+        save_file(weights, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(tmp, "NOTICE"), "w", encoding="utf-8") as f:
             f.write(
                 "tokenizer.json is derived from the Llama 3 tokenizer (llama-models package).\n"
                 "Llama 3.1 is licensed under the Llama 3.1 Community License, "
                 "Copyright \u00a9 Meta Platforms, Inc. All Rights Reserved.\n"
-                "Built with Llama. Generated for tests only; do not redistribute.\n"
+                f"Built with Llama. {built}\n"
             )
         if os.path.exists(out):
             shutil.rmtree(out)
@@ -609,6 +601,31 @@ def main(argv=None) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="model directory to (re)create")
+    ap.add_argument("--tokenizer-model", help="Llama 3 tiktoken ranks (default: from llama_models)")
+    args = ap.parse_args(argv)
+
+    ranks = load_ranks(args.tokenizer_model or default_tokenizer_model())
+    specials = special_token_names()
+    files = {
+        "tokenizer_config.json": tokenizer_config(specials),
+        "special_tokens_map.json": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+        "config.json": model_config(),
+        "generation_config.json": generation_config(),
+    }
+    out = write_model_dir(
+        args.out,
+        ".tiny-llama-",
+        ranks,
+        files,
+        build_weights(ranks),
+        "Generated for tests only; do not redistribute.",
+    )
     print(out)
     return 0
 

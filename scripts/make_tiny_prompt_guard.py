@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,43 +85,22 @@ def main(argv=None) -> int:
     ap.add_argument("--tokenizer-model", help="Llama 3 tiktoken ranks (default: from llama_models)")
     args = ap.parse_args(argv)
 
-    from safetensors.numpy import save_file
-
     ranks = base.load_ranks(args.tokenizer_model or base.default_tokenizer_model())
-    specials = base.special_token_names()
-    out = os.path.abspath(args.out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tiny-pg-", dir=parent)
-    os.chmod(tmp, 0o755)
-    try:
-        with open(os.path.join(tmp, "tokenizer.json"), "w", encoding="utf-8") as f:
-            f.write(base.build_tokenizer_json(ranks, specials))
-        config = base.tokenizer_config(specials)
-        config["pad_token"] = "<|finetune_right_pad_id|>"
-        base._dump(os.path.join(tmp, "tokenizer_config.json"), config)
-        base._dump(
-            os.path.join(tmp, "special_tokens_map.json"),
-            {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
-        )
-        base._dump(os.path.join(tmp, "config.json"), model_config())
-        save_file(
-            build_weights(ranks), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"}
-        )
-        with open(os.path.join(tmp, "NOTICE"), "w", encoding="utf-8") as f:
-            f.write(
-                "tokenizer.json is derived from the Llama 3 tokenizer (llama-models package).\n"
-                "Llama 3.1 is licensed under the Llama 3.1 Community License, "
-                "Copyright \u00a9 Meta Platforms, Inc. All Rights Reserved.\n"
-                "Built with Llama. A tiny stand-in for Prompt Guard, generated for tests "
-                "only; do not redistribute.\n"
-            )
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    config = base.tokenizer_config(base.special_token_names())
+    config["pad_token"] = "<|finetune_right_pad_id|>"
+    files = {
+        "tokenizer_config.json": config,
+        "special_tokens_map.json": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+        "config.json": model_config(),
+    }
+    out = base.write_model_dir(
+        args.out,
+        ".tiny-pg-",
+        ranks,
+        files,
+        build_weights(ranks),
+        "A tiny stand-in for Prompt Guard, generated for tests only; do not redistribute.",
+    )
     print(out)
     return 0
 
