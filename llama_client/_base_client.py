@@ -656,7 +656,7 @@ class _BaseClient:
         alias = canonical_alias(name)
         if alias is not None:
             return alias
-        if name in {info.id for info in provider.model_table().values()}:
+        if provider.model_info(name) is not None:
             return name
         raise InvalidRequestError(
             "model",

@@ -130,16 +130,7 @@ class Budget:
 
 
 def _model_info(provider: Provider, model: object) -> ModelInfo | None:
-    table = provider.model_table()
-    if not table or not isinstance(model, str):
-        return None
-    info = table.get(model)
-    if info is not None:
-        return info
-    for row in table.values():
-        if row.id == model:
-            return row
-    return None
+    return provider.model_info(model) if isinstance(model, str) else None
 
 
 def _exceeded(

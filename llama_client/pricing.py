@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .errors import InvalidRequestError
 
@@ -67,25 +66,17 @@ def _as_price(key: str, value: object) -> Price:
     )
 
 
-@lru_cache(maxsize=64)
-def _vendor_ids(provider: str) -> dict[str, str]:
-    """The provider's model ids (lower-cased) → canonical alias, from the catalogue."""
-    from .providers._catalog import MODELS
-
-    out: dict[str, str] = {}
-    for alias, row in MODELS.get(provider, {}).items():
-        vendor_id = row if isinstance(row, str) else row.get("id")
-        if isinstance(vendor_id, str):
-            out[vendor_id.lower()] = alias
-    return out
-
-
 def _alias(provider: str, model: str) -> str | None:
+    """The canonical alias ``model`` names: an alias, ``provider``'s own id for it (any
+    letter case), or a Hugging Face id."""
     from .providers._catalog import ALIASES, canonical_alias
+    from .providers.registry import find_provider
 
     if model in ALIASES:
         return model
-    return _vendor_ids(provider).get(model.lower()) or canonical_alias(model)
+    found = find_provider(provider)
+    info = found.model_info(model, ignore_case=True) if found is not None else None
+    return info.alias if info is not None else canonical_alias(model)
 
 
 def price_for(

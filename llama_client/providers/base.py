@@ -303,7 +303,7 @@ class Provider:
                 f"provider name must be a non-empty string without ':', got {self.name!r}"
             )
         self._table: dict[str, ModelInfo] | None = None
-        self._ids: frozenset[str] = frozenset()
+        self._by_id: dict[str, ModelInfo] = {}  # vendor id → row, built with the table
 
     def replace(self, **options: Unpack[ProviderOptions]) -> Provider:
         """A copy with some attributes changed (e.g. a base URL for a self-hosted NIM)."""
@@ -380,8 +380,18 @@ class Provider:
                     verified=bool(info.get("verified", False)),
                 )
             self._table = table
-            self._ids = frozenset(info.id for info in table.values())
+            self._by_id = {info.id: info for info in table.values()}
         return self._table
+
+    def model_info(self, model: str, *, ignore_case: bool = False) -> ModelInfo | None:
+        """The catalogue row ``model`` names on this provider: a canonical alias or this
+        vendor's own id (in any letter case with ``ignore_case``). None for any other id."""
+        table = self.model_table()
+        info = table.get(model) or self._by_id.get(model)
+        if info is None and ignore_case:
+            lowered = model.lower()
+            info = next((row for row in table.values() if row.id.lower() == lowered), None)
+        return info
 
     def resolve_model(self, model: str) -> str:
         """The vendor id for ``model``: a catalogue alias is translated, any other id passes
@@ -390,7 +400,7 @@ class Provider:
         info = table.get(model)
         if info is not None:
             return info.id
-        if table and model not in self._ids:
+        if table and model not in self._by_id:
             from ._catalog import ALIASES
 
             if model in ALIASES:

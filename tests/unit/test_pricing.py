@@ -88,3 +88,17 @@ def test_bad_override_shape_and_token_counts_are_refused() -> None:
         estimate_cost(-1, 0, Price(1.0, 1.0, as_of="", source="x"))
     with pytest.raises(InvalidRequestError, match="completion_tokens"):
         estimate_cost(0, 1.5, Price(1.0, 1.0, as_of="", source="x"))  # type: ignore[arg-type]
+
+
+def test_provider_model_info_finds_alias_and_vendor_id() -> None:
+    """The one catalogue lookup pricing, the context pre-flight and LLAMA_MODEL share."""
+    from llama_client.providers import registry
+
+    groq = registry.find_provider("groq")
+    assert groq is not None
+    by_alias = groq.model_info("llama-3.1-8b-instruct")
+    assert by_alias is not None and by_alias.id == "llama-3.1-8b-instant"
+    assert groq.model_info("llama-3.1-8b-instant") is by_alias
+    assert groq.model_info("LLAMA-3.1-8B-INSTANT") is None
+    assert groq.model_info("LLAMA-3.1-8B-INSTANT", ignore_case=True) is by_alias
+    assert groq.model_info("something-else", ignore_case=True) is None
