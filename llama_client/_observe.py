@@ -302,6 +302,8 @@ class Watch:
             tokens, cost = self._record(provider, model, result, requests=1)
             if cost is not None and hasattr(result, "_set_cost"):
                 result._set_cost(cost)
+        if self.hooks is None and self.span is None:
+            return  # usage only (the usual case): nothing else listens
         if self.span is not None:
             self.span.end_ok(_names(ep), result, tokens, cost, self.retries)
         self._respond(response, provider, model, result, tokens, cost, stream=False)
@@ -322,17 +324,15 @@ class Watch:
             )
             return None, None
         prompt, completion = usage.prompt_tokens, usage.completion_tokens
-        answered_model = getattr(result, "model", None) or ""
-        cost = self.usage.cost_of(provider, (model, answered_model), prompt, completion)
-        self.usage.add(
+        cost = self.usage.answered(
             provider,
             model,
-            requests=requests,
-            retries=self.provider_retries if requests else 0,
-            prompt=prompt,
-            completion=completion,
-            unmetered=unmetered,
-            cost=cost,
+            getattr(result, "model", None) or "",
+            prompt,
+            completion,
+            self.provider_retries if requests else 0,
+            requests,
+            unmetered,
         )
         return (prompt, completion), cost
 

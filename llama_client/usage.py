@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from .pricing import Price
@@ -77,6 +77,8 @@ class UsageTotals:
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], _Row] = {}
         self._prices: dict[tuple[str, str], Price | None] = {}
+        #: (provider, models) -> the price of the first of the models that has one
+        self._first_prices: dict[tuple[str, tuple[str, ...]], Price | None] = {}
         self._overrides: dict[str, Price | tuple[float, float]] = {}
 
     # -- prices -----------------------------------------------------------------------------
@@ -96,6 +98,7 @@ class UsageTotals:
         with self._lock:
             self._overrides = checked
             self._prices = {}
+            self._first_prices = {}
 
     def price(self, provider: str, model: str) -> Price | None:
         """The price used for ``model`` on ``provider`` (None when unknown)."""
@@ -113,16 +116,67 @@ class UsageTotals:
         self, provider: str, models: tuple[str, ...], prompt: int, completion: int
     ) -> float | None:
         """Estimated USD of these tokens, priced as the first of ``models`` with a price."""
-        for model in models:
-            if model:
-                price = self.price(provider, model)
-                if price is not None:
-                    return (
-                        prompt * price.input_per_mtok + completion * price.output_per_mtok
-                    ) / 1_000_000
-        return None
+        price = self._first_price(provider, models)
+        if price is None:
+            return None
+        return (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1_000_000
+
+    def _first_price(self, provider: str, models: tuple[str, ...]) -> Price | None:
+        """The price of the first of ``models`` that has one, cached per provider and models
+        (one dict lookup per call after the first)."""
+        key = (provider, models)
+        found = self._first_prices.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = None
+            for model in models:
+                if model:
+                    found = self.price(provider, model)
+                    if found is not None:
+                        break
+            if len(self._first_prices) < MAX_ROWS * 2:
+                self._first_prices[key] = found
+        return cast("Price | None", found)
 
     # -- recording (the client calls these) ---------------------------------------------------
+
+    def answered(
+        self,
+        provider: str,
+        model: str,
+        answered_model: str,
+        prompt: int,
+        completion: int,
+        retries: int,
+        requests: int = 1,
+        unmetered: int = 0,
+    ) -> float | None:
+        """Add an answer with token counts to the row of ``provider`` and ``model``, priced as
+        ``model`` or else as the model the server named; returns its estimated cost.
+
+        The per-call path: one cached price lookup and one locked update, with no keyword
+        arguments to match (:meth:`add` is for the rarer errors)."""
+        cost = self.cost_of(provider, (model, answered_model), prompt, completion)
+        with self._lock:
+            row = self._rows.get((provider, model)) or self._new_row(provider, model)
+            row.requests += requests
+            row.retries += retries
+            row.prompt += prompt
+            row.completion += completion
+            row.unmetered += unmetered
+            if cost is not None:
+                row.cost = cost if row.cost is None else row.cost + cost
+        return cost
+
+    def _new_row(self, provider: str, model: str) -> _Row:
+        """The row of ``provider`` and ``model``, added (or the ``(other)`` row past
+        :data:`MAX_ROWS`). Called with the lock held."""
+        rows = self._rows
+        if len(rows) >= MAX_ROWS:
+            model = OTHER
+        row = rows.get((provider, model))
+        if row is None:
+            row = rows[(provider, model)] = _Row()
+        return row
 
     def add(
         self,
@@ -139,14 +193,7 @@ class UsageTotals:
     ) -> None:
         """Add to the row of ``provider`` and ``model``."""
         with self._lock:
-            rows = self._rows
-            row = rows.get((provider, model))
-            if row is None:
-                if len(rows) >= MAX_ROWS:
-                    model = OTHER
-                row = rows.get((provider, model))
-                if row is None:
-                    row = rows[(provider, model)] = _Row()
+            row = self._rows.get((provider, model)) or self._new_row(provider, model)
             row.requests += requests
             row.errors += errors
             row.retries += retries

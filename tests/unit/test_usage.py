@@ -62,6 +62,22 @@ def test_totals_per_provider_and_model_with_cost() -> None:
 
 
 @respx.mock
+def test_new_prices_apply_to_the_calls_after_them() -> None:
+    """Prices are looked up once per provider and model and cached: set_prices drops the
+    cache, so a model that had no price gets one from the next call on."""
+    respx.post(URL).respond(json=completion_body())
+    client = LlamaClient(base_url=BASE_URL, model="m")
+    assert client.chat.completions.create(messages=MSGS).cost is None
+    client.usage.set_prices(PRICE)
+    assert client.chat.completions.create(messages=MSGS).cost == pytest.approx(36e-6)
+    client.usage.set_prices({"vllm:m": (1.0, 1.0)})
+    assert client.chat.completions.create(messages=MSGS).cost == pytest.approx(15e-6)
+    row = client.usage.get("vllm", "m")
+    assert row is not None and row.requests == 3
+    assert row.cost == pytest.approx(36e-6 + 15e-6)  # the unpriced first call adds nothing
+
+
+@respx.mock
 def test_catalogue_prices_give_a_cost_for_a_hosted_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROQ_API_KEY", "gsk_x")
     respx.post(f"{GROQ}/chat/completions").respond(
