@@ -85,7 +85,9 @@ def _sent(**options: object) -> list[httpx.Request]:
     http = httpx.Client(transport=httpx.MockTransport(handler), **options)  # type: ignore[arg-type]
     with LlamaClient(base_url=BASE_URL, model="m", api_key="k", http_client=http) as client:
         client.chat.completions.create(messages=MSGS)
-        client.chat.completions.create(messages=MSGS, extra_query={"v": "2"}, extra_headers={"X-A": "1"})
+        client.chat.completions.create(
+            messages=MSGS, extra_query={"v": "2"}, extra_headers={"X-A": "1"}
+        )
         client.chat.completions.create(messages=MSGS, extra_headers={"Host": None, "X-B": "2"})
         client.models.list()
     http.close()
