@@ -79,8 +79,9 @@ class AsyncChatCompletionStream:
 
     async def until_done(self) -> None:
         """Read the rest of the stream."""
-        async for _ in self:
-            pass
+        add = self._acc.add  # what __anext__ does per chunk, without its call per chunk
+        async for chunk in self._stream:
+            add(chunk)
 
     async def get_final_completion(self) -> ChatCompletion:
         """The whole ChatCompletion; with tools, its tool calls validated and completed."""

@@ -80,8 +80,9 @@ class ChatCompletionStream:
 
     def until_done(self) -> None:
         """Read the rest of the stream."""
-        for _ in self:
-            pass
+        add = self._acc.add  # what __next__ does per chunk, without its call per chunk
+        for chunk in self._stream:
+            add(chunk)
 
     def get_final_completion(self) -> ChatCompletion:
         """The whole ChatCompletion; with tools, its tool calls validated and completed."""
