@@ -48,7 +48,7 @@ _CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = (
 _FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 # Request headers aiohttp must compute itself from the URL and body it sends.
-_SKIP_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+_SKIP_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding"})
 
 
 def _transport_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -140,9 +140,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # Decoded once with the headers' own encoding (what multi_items does per header).
+        sent = request.headers
+        encoding = sent.encoding
         headers = [
-            (name, value)
-            for name, value in request.headers.multi_items()
+            (name.decode(encoding), value.decode(encoding))
+            for name, value in sent.raw
             if name.lower() not in _SKIP_HEADERS
         ]
         body = await request.aread()

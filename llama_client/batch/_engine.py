@@ -46,7 +46,13 @@ from ._files import (
     estimate_prompt_tokens,
     open_for_append,
 )
-from ._format import BatchRequest, encode_result, failure_line, success_line
+from ._format import (
+    BatchRequest,
+    encode_result,
+    failure_line,
+    success_line,
+    success_line_bytes,
+)
 from ._limiter import AdaptiveLimiter
 
 if TYPE_CHECKING:
@@ -461,7 +467,11 @@ class BatchEngine:
         try:
             messages, model, params = _split_body(request.body)
             raw = await self._create(messages=messages, model=model, **params)
-            completion = raw.parse()
+            # Stored, not used: the answer as the server sent it when the client's reading
+            # would change nothing but its type; else the ChatCompletion (which says what is
+            # wrong with a bad body).
+            data = raw.parse_as_sent()
+            answer = raw.parse() if data is None else data
         except asyncio.CancelledError:
             self.limiter.failed(self._clock())
             raise
@@ -470,26 +480,40 @@ class BatchEngine:
             return
         self.limiter.succeeded(self._clock(), raw.rate_limit)
         try:
-            self._answered(item, raw, completion)
+            self._answered(item, raw, answer)
         except Exception as exc:  # an answer that cannot be stored: recorded as a failure
             self._record_failure(item, exc)
 
     def _answered(
-        self, item: _Item, raw: APIResponse[ChatCompletion], completion: ChatCompletion
+        self, item: _Item, raw: APIResponse[ChatCompletion], answer: ChatCompletion | dict[str, Any]
     ) -> None:
         request = item.request
-        body = completion.model_dump(mode="json", exclude_unset=True)
-        usage = completion.usage
-        prompt = usage.prompt_tokens if usage is not None else 0
-        produced = usage.completion_tokens if usage is not None else 0
-        truncated = any(c.finish_reason == "length" for c in completion.choices)
-        line = success_line(
-            request,
-            body,
-            status_code=raw.status_code,
-            request_id=raw.request_id,
-            attempts=item.attempts,
-            provider=raw.provider_name,
+        sent = b""
+        if isinstance(answer, dict):  # as sent: the server's own bytes become the line's body
+            body: Mapping[str, Any] = answer
+            usage = answer.get("usage") or {}
+            prompt: int = usage.get("prompt_tokens", 0)
+            produced: int = usage.get("completion_tokens", 0)
+            truncated = any(c.get("finish_reason") == "length" for c in answer["choices"])
+            sent = raw.http_response.content.strip()
+            if b"\n" in sent or b"\r" in sent:  # pretty-printed: written from its JSON instead
+                sent = b""
+        else:
+            body = answer.model_dump(mode="json", exclude_unset=True)
+            tokens = answer.usage
+            prompt = tokens.prompt_tokens if tokens is not None else 0
+            produced = tokens.completion_tokens if tokens is not None else 0
+            truncated = any(c.finish_reason == "length" for c in answer.choices)
+        where: dict[str, Any] = {
+            "status_code": raw.status_code,
+            "request_id": raw.request_id,
+            "attempts": item.attempts,
+            "provider": raw.provider_name,
+        }
+        line = (
+            success_line_bytes(request, sent, **where)
+            if sent
+            else encode_result(success_line(request, body, **where))
         )
 
         def count() -> None:
@@ -500,7 +524,7 @@ class BatchEngine:
             s.prompt_tokens += prompt
             s.completion_tokens += produced
 
-        self._write(line, count)
+        self._write_encoded(line, count)
 
     def _failed_attempt(self, item: _Item, exc: Exception) -> None:
         now = self._clock()
@@ -573,7 +597,10 @@ class BatchEngine:
     # -- durable writes ---------------------------------------------------------------------
 
     def _write(self, record: Mapping[str, Any], count: Callable[[], None]) -> None:
-        self._lines.append(encode_result(record))
+        self._write_encoded(encode_result(record), count)
+
+    def _write_encoded(self, line: bytes, count: Callable[[], None]) -> None:
+        self._lines.append(line)
         self._counts.append(count)
         self._unwritten += 1
         if self._flushing is None or self._flushing.done():
