@@ -144,13 +144,17 @@ def parse_checked(
     return request_from(obj, line, defaults, digest=digest)
 
 
+#: the keys of a line in the OpenAI batch form (any of them: the line is read as that form)
+_OPENAI_FORM = frozenset({"custom_id", "body", "url", "method"})
+
+
 def request_from(
     obj: object, line: int, defaults: Mapping[str, Any] | None = None, *, digest: bool = True
 ) -> BatchRequest:
     """A :class:`BatchRequest` from a decoded line (a Ray row, a dict built in code)."""
     if not isinstance(obj, dict):
         raise _line_error(line, f"expected a JSON object, got {type(obj).__name__}")
-    if any(k in obj for k in ("custom_id", "body", "url", "method")):
+    if not _OPENAI_FORM.isdisjoint(obj):
         custom_id = obj.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise _line_error(line, "custom_id must be a non-empty string")
@@ -256,10 +260,14 @@ def success_line(
     }
 
 
+#: json.dumps with arguments builds an encoder per call: this one is built once
+_encode_small = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def _small(value: object) -> bytes:
     """A small JSON value (an id, the metadata) as :func:`encode_result` writes it."""
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return _encode_small(value).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: its \\u escape
         return json.dumps(value, ensure_ascii=True, allow_nan=False).encode("ascii")
 
@@ -278,9 +286,9 @@ def success_line_bytes(
     caller checked), written as it is instead of decoded and encoded again."""
     return b"".join(
         (
-            b'{"id": ',
-            _small(_request_id()),
-            b', "custom_id": ',
+            b'{"id": "',
+            _request_id().encode(),  # ours: batch_req_ and hex digits
+            b'", "custom_id": ',
             _small(request.custom_id),
             b', "response": {"status_code": ',
             str(int(status_code)).encode(),
