@@ -18,11 +18,14 @@ which a re-run buys again; it never duplicates or drops an id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import heapq
 import itertools
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -229,6 +232,37 @@ class BatchStats:
         }
 
 
+_frozen_runs = 0
+_frozen_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """While runs are under way, what existed when the first began (modules, pydantic's
+    schemas, the client) is left out of the garbage collector's passes (:func:`gc.freeze`),
+    and given back when the last ends. A run allocates steadily, so the collector's full
+    passes keep coming, and each walked that whole heap: measured against the fake server,
+    about a tenth of a run's CPU. Nothing is lost: an object that dies meanwhile is freed
+    by its reference count as ever; only a cycle among those older objects waits for the
+    end of the run. A process that froze its heap itself (a pre-fork server) is left as it
+    is."""
+    global _frozen_runs
+    with _frozen_lock:
+        if _frozen_runs == 0 and gc.get_freeze_count() == 0:
+            gc.freeze()
+            _frozen_runs = 1
+        elif _frozen_runs:
+            _frozen_runs += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            if _frozen_runs:
+                _frozen_runs -= 1
+                if _frozen_runs == 0:
+                    gc.unfreeze()
+
+
 class _Item:
     __slots__ = ("attempts", "estimate", "rate_limited", "request")
 
@@ -366,6 +400,10 @@ class BatchEngine:
 
     async def run(self, requests: Iterable[BatchRequest]) -> BatchStats:
         """Send every request (each once, retried as needed) and write its result."""
+        with _heap_frozen():
+            return await self._run(requests)
+
+    async def _run(self, requests: Iterable[BatchRequest]) -> BatchStats:
         self._wake = asyncio.Event()
         self._fd = open_for_append(self.results_path)
         source: Iterator[BatchRequest] | None = iter(requests)

@@ -480,3 +480,34 @@ async def test_answers_not_plainly_a_completion_are_read_by_the_model(tmp_path: 
     assert "overloaded" in rows[5]["error"]["message"]
     assert rows[6]["error"] is None
     assert job.stats.succeeded == 4 and job.stats.failed == 2 and job.stats.truncated == 1
+
+
+@respx.mock
+async def test_the_heap_is_frozen_while_runs_are_under_way(tmp_path: Path) -> None:
+    import gc
+
+    seen: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(gc.get_freeze_count())
+        return _echo()(request)
+
+    respx.post(URL).mock(side_effect=answer)
+    assert gc.get_freeze_count() == 0
+    await _run(tmp_path, _input(tmp_path, 3))
+    assert len(seen) == 3 and all(seen)  # left out of the collector's passes meanwhile
+    assert gc.get_freeze_count() == 0  # and given back after
+    # two runs at once: given back when the last ends
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    await asyncio.gather(_run(a, _input(a, 5)), _run(b, _input(b, 5)))
+    assert gc.get_freeze_count() == 0
+    # a heap its process froze itself stays frozen
+    gc.freeze()
+    try:
+        c = tmp_path / "c"
+        c.mkdir()
+        await _run(c, _input(c, 2))
+        assert gc.get_freeze_count() > 0  # not given back by the run: not the run's to give
+    finally:
+        gc.unfreeze()
