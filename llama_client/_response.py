@@ -141,8 +141,12 @@ def _choice_as_sent(choice: object) -> bool:
         return False
     if not _opt_str(message.get("content")) or type(message.get("role", "")) is not str:
         return False
-    # Tool calls, logprobs and the SDK's own fields have a nested shape the model checks.
-    for name in ("tool_calls", "raw_content", "rejected_tool_calls"):
+    # Tool calls, logprobs and the SDK's own fields have a nested shape the model checks
+    # (an empty list of tool calls, as some servers send, has none).
+    calls = message.get("tool_calls")
+    if calls is not None and (type(calls) is not list or calls):
+        return False
+    for name in ("raw_content", "rejected_tool_calls"):
         if message.get(name) is not None:
             return False
     for name in ("logprobs", "raw_finish_reason"):

@@ -28,6 +28,7 @@ def test_a_plain_completion_is_taken_as_sent_and_dumps_as_the_model_would() -> N
     body = _body()
     body["choices"][0]["stop_reason"] = None  # vLLM's extras are kept as they are
     body["prompt_logprobs"] = None
+    body["choices"][0]["message"]["tool_calls"] = []  # what some servers send without calls
     content = json.dumps(body).encode()
     data = completion_as_sent(content)
     assert data == body
@@ -63,7 +64,8 @@ def _with(path: tuple[Any, ...], value: Any) -> bytes:
         _with(("choices", 0, "message"), None),
         _with(("choices", 0, "message", "content"), 5),
         _with(("choices", 0, "message", "role"), None),
-        _with(("choices", 0, "message", "tool_calls"), []),  # a tool call list: the model's
+        _with(("choices", 0, "message", "tool_calls"), [{"function": {"name": "f"}}]),
+        _with(("choices", 0, "message", "tool_calls"), {}),
         _with(("choices", 0, "logprobs"), {"content": []}),
         _with(("choices", 0, "finish_reason"), 1),
         _with(("choices", 0, "index"), "0"),
