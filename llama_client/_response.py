@@ -113,6 +113,11 @@ def _no_constant(name: str) -> object:
     raise ValueError(name)  # NaN / Infinity: not strict JSON, so not "as sent"
 
 
+#: json.loads refusing NaN and infinities, built once (json.loads with an argument builds
+#: a decoder per call)
+_decode_strict = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
 def _is_int(value: object) -> bool:
     return type(value) is int
 
@@ -168,7 +173,7 @@ def completion_as_sent(content: bytes) -> dict[str, Any] | None:
     body the model would change nothing: its dump is the body. None for anything else,
     which the model then reads (and, when it is wrong, says what arrived)."""
     try:
-        data = json.loads(content.decode("utf-8"), parse_constant=_no_constant)
+        data = _decode_strict(content.decode("utf-8"))
     except (ValueError, RecursionError):
         return None
     if type(data) is not dict or "error" in data:

@@ -101,9 +101,13 @@ def _show(text: str, limit: int = 80) -> str:
     return json.dumps(shown, ensure_ascii=True)
 
 
+#: json.dumps with these arguments, built once (it builds an encoder per call otherwise)
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_json(value: object) -> str:
     """Sorted keys, no spaces, UTF-8 kept: equal JSON values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical(value)
 
 
 def body_hash(body: Mapping[str, Any]) -> str:
