@@ -22,11 +22,11 @@ again); anything else is read by ``parse()`` as before, so a malformed answer is
 recorded failure showing what arrived. While runs are under way the heap that existed when
 the first began is frozen out of the garbage collector's passes (:func:`_heap_frozen`).
 
-Cost, measured against ``benchmarks/server.py`` (aiohttp transport, 64 in flight, 2 shared
-CPUs; ``benchmarks/run.py --scenarios batch,async_many --quick``, three invocations
-alternating with the code before these changes): about 235 us of CPU per line (from
-289), of which the client's own request path is about 180; 0.46x a bare aiohttp loop (from
-0.37x) and 0.75x the same client's own ``asyncio.gather`` loop (from 0.67x).
+Cost, measured against ``benchmarks/server.py`` (aiohttp transport, 64 in flight, 2 CPUs
+shared with the server; ``benchmarks/run.py --scenarios batch,async_many --quick``, three
+invocations alternating with the code before these changes, load ~1): about 186 us of CPU
+per line (from 236), of which the client's own request path is about 145; 0.50x a bare
+aiohttp loop (from 0.40x) and 0.80x the same client's own ``asyncio.gather`` loop (from 0.69x).
 """
 
 from __future__ import annotations
