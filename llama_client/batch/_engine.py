@@ -25,7 +25,7 @@ the first began is frozen out of the garbage collector's passes (:func:`_heap_fr
 Cost, measured against ``benchmarks/server.py`` (aiohttp transport, 64 in flight, 2 CPUs
 shared with the server; ``benchmarks/run.py --scenarios batch,async_many --quick``, three
 invocations alternating with the code before these changes, load ~1): about 186 us of CPU
-per line (from 236), of which the client's own request path is about 145; 0.50x a bare
+per line (from 234), of which the client's own request path is about 145; 0.50x a bare
 aiohttp loop (from 0.40x) and 0.80x the same client's own ``asyncio.gather`` loop (from 0.69x).
 """
 
