@@ -10,7 +10,9 @@ Semantics kept from the httpx transport: no redirect is followed (httpx decides)
 not decompressed here (httpx decodes ``Content-Encoding``), the per-request ``timeout`` applies
 (connect, and read as the longest gap between bytes), every aiohttp failure becomes the
 matching ``httpx.TransportError``, and a body that is closed before its end closes its
-connection instead of returning it to the pool.
+connection instead of returning it to the pool. A small body with a ``Content-Length``, no
+``Content-Encoding`` and not an event stream (a JSON answer) is read with the headers and
+handed over already read, as ``aread()`` would leave it, skipping httpx's byte iterators.
 
 Why our own and not the ``httpx-aiohttp`` package (what openai-python uses), measured
 2026-11-30 on a shared 2-CPU machine (load about 2.4), 1,000 chat calls with 64 in flight:
@@ -47,8 +49,12 @@ _CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = (
 )
 _FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
+#: A body at most this long, whose length is given and which is neither compressed nor an
+#: event stream, is read with the headers and handed over already read (a JSON answer).
+_READ_AT_ONCE = 1 << 20
+
 # Request headers aiohttp must compute itself from the URL and body it sends.
-_SKIP_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+_SKIP_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding"})
 
 
 def _transport_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -140,9 +146,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # Decoded once with the headers' own encoding (what multi_items does per header).
+        sent = request.headers
+        encoding = sent.encoding
         headers = [
-            (name, value)
-            for name, value in request.headers.multi_items()
+            (name.decode(encoding), value.decode(encoding))
+            for name, value in sent.raw
             if name.lower() not in _SKIP_HEADERS
         ]
         body = await request.aread()
@@ -163,15 +172,55 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except _FAILURES as exc:
             raise _transport_error(exc, request) from exc
+        extensions = {
+            "http_version": b"HTTP/1.1",
+            "reason_phrase": (response.reason or "").encode(),
+        }
+        length = response.content_length
+        if (
+            length is not None
+            and length <= _READ_AT_ONCE
+            and "Content-Encoding" not in response.headers
+            and response.content_type != "text/event-stream"
+        ):
+            return await self._read_at_once(response, request, extensions)
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
             stream=_ResponseBody(response, request),
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode(),
-            },
+            extensions=extensions,
         )
+
+    @staticmethod
+    async def _read_at_once(
+        response: aiohttp.ClientResponse, request: httpx.Request, extensions: dict[str, Any]
+    ) -> httpx.Response:
+        """A small, plain body (a JSON answer) read at once, in one aiohttp read, and handed
+        over as an httpx response already read and closed, as ``aread()`` leaves one: reading
+        it through httpx's byte iterators (decoder, chunkers, request contexts) cost about
+        8 us per call, a fifth of the transport's own work. httpx decodes nothing here (no
+        ``Content-Encoding``), so the bytes are those ``aread()`` would give."""
+        try:
+            data = await response.read()
+        except _FAILURES as exc:
+            response.close()  # cut off mid-body: the connection cannot be reused
+            raise _transport_error(exc, request) from exc
+        except BaseException:  # cancelled mid-body
+            response.close()
+            raise
+        response.release()
+        read = httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=httpx.ByteStream(data),
+            extensions=extensions,
+        )
+        # What Response.aread() sets once the body is in: its bytes, the stream used up, closed.
+        read._content = data
+        read._num_bytes_downloaded = len(data)
+        read.is_stream_consumed = True
+        read.is_closed = True
+        return read
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
-from ._response import parse_json, parse_model
+from ._response import completion_as_sent, parse_json, parse_model
 from .errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -109,6 +109,20 @@ class Call(Generic[R]):
                 value = self.tool_policy.apply(value)
             value._provider = endpoint.name
         return value
+
+    def read_as_sent(self, endpoint: Endpoint, response: httpx.Response) -> dict[str, Any] | None:
+        """A non-streamed chat answer decoded as sent, when :meth:`read` would change nothing
+        but its type (see :meth:`~llama_client.APIResponse.parse_as_sent`); else None."""
+        if (
+            self.params is None
+            or self.tool_policy is not None
+            or self.cls is not _chat_completion()
+        ):
+            return None
+        data = completion_as_sent(response.content)
+        if data is None or not endpoint.provider.answer_as_sent(data):
+            return None
+        return data
 
     def deferred(self) -> Deferred[R]:
         """This call, to be planned now and sent later (by a stream manager)."""

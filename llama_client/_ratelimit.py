@@ -17,6 +17,7 @@ from .types.ratelimit import RateLimitInfo
 __all__ = ["RateLimitInfo", "parse_duration", "parse_rate_limit"]
 
 _PREFIX = "x-ratelimit-"
+_PREFIX_BYTES = _PREFIX.encode()
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART: re.Pattern[str] | None = None
 
@@ -54,6 +55,9 @@ def _int(value: str | None) -> int | None:
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """The rate-limit headers of a response, or None when it sent none."""
+    pairs = getattr(headers, "raw", None)  # httpx.Headers: the bytes, before any decoding
+    if type(pairs) is list and not any(k[:12].lower() == _PREFIX_BYTES for k, _ in pairs):
+        return None  # (most answers: checked without decoding every header)
     raw = {k.lower(): v for k, v in headers.items() if k.lower().startswith(_PREFIX)}
     if not raw:
         return None

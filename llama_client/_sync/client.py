@@ -23,7 +23,7 @@ from .._base_client import (
 )
 from .._call import Call, Deferred, get_call
 from .._observe import Watch
-from .._response import APIResponse
+from .._response import AnswerTokens, APIResponse
 from .._streaming import sync_before_request
 from ..errors import APIError
 from ..providers import Fallback
@@ -333,8 +333,30 @@ class LlamaClient(_BaseClient):
     ) -> APIResponse[Any]:
         if call.stream:
             return APIResponse(response, lambda: opened, provider_name=ep.name)
-        if watch is not None:
-            return APIResponse(
-                response, lambda: watch.parsed(call.read(ep, response)), provider_name=ep.name
-            )
-        return APIResponse(response, lambda: call.read(ep, response), provider_name=ep.name)
+        if call.params is None:  # not a chat answer: nothing to read as sent
+            if watch is not None:
+                return APIResponse(
+                    response, lambda: watch.parsed(call.read(ep, response)), provider_name=ep.name
+                )
+            return APIResponse(response, lambda: call.read(ep, response), provider_name=ep.name)
+        # A chat answer is read either way (parse, or parse_as_sent for a caller that stores
+        # it as it came); its tokens join the usage totals on the first read that has them.
+        counted = watch is None
+
+        def parse() -> Any:
+            nonlocal counted
+            result = call.read(ep, response)
+            if not counted:
+                counted = True
+                watch.parsed(result)  # type: ignore[union-attr]
+            return result
+
+        def as_sent() -> dict[str, Any] | None:
+            nonlocal counted
+            data = call.read_as_sent(ep, response)
+            if data is not None and not counted:
+                counted = True
+                watch.parsed(AnswerTokens(data))  # type: ignore[union-attr]
+            return data
+
+        return APIResponse(response, parse, provider_name=ep.name, as_sent=as_sent)

@@ -23,6 +23,7 @@ from ._format import (
     BatchRequest,
     BatchStateError,
     DuplicateCustomIdError,
+    parse_checked,
     parse_line,
     parse_result,
 )
@@ -145,6 +146,8 @@ class ResultsState:
 
     def decide(self, request: BatchRequest, retry_failed: bool) -> str:
         """``"done"``, ``"failed"`` (recorded failure, not retried) or ``"send"``."""
+        if not self.ok and not self.failed:  # nothing stored yet (a first run)
+            return "send"
         key = done_key(request.custom_id, request.body_hash)
         if key in self.ok:
             return "done"
@@ -279,6 +282,8 @@ def scan_input(
     suspects: set[int] = set()
     problems: list[tuple[int, str]] = []
     bad = 0
+    # The body hash only matters against stored results: a first run checks without it.
+    hashed = state is not None and bool(state.ok or state.failed)
     with source.open("rb") as f:
         for number, raw in enumerate(f, 1):
             digest.update(raw)
@@ -286,7 +291,7 @@ def scan_input(
             if not raw.strip():
                 continue
             try:
-                request = parse_line(raw, number, defaults)
+                request = parse_checked(raw, number, defaults, digest=hashed)
             except BatchInputError as exc:
                 bad += 1
                 if len(problems) < 20:

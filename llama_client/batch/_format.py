@@ -53,6 +53,7 @@ __all__ = [
     "parse_line",
     "parse_result",
     "success_line",
+    "success_line_bytes",
 ]
 
 #: the endpoints a line may name (the chat completions path, with or without ``/v1``)
@@ -100,9 +101,13 @@ def _show(text: str, limit: int = 80) -> str:
     return json.dumps(shown, ensure_ascii=True)
 
 
+#: json.dumps with these arguments, built once (it builds an encoder per call otherwise)
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_json(value: object) -> str:
     """Sorted keys, no spaces, UTF-8 kept: equal JSON values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical(value)
 
 
 def body_hash(body: Mapping[str, Any]) -> str:
@@ -128,18 +133,32 @@ def parse_line(
     data: bytes | str, line: int, defaults: Mapping[str, Any] | None = None
 ) -> BatchRequest:
     """Read one input line (either form); :class:`BatchInputError` names the line."""
+    return parse_checked(data, line, defaults, digest=True)
+
+
+def parse_checked(
+    data: bytes | str, line: int, defaults: Mapping[str, Any] | None, *, digest: bool
+) -> BatchRequest:
+    """:func:`parse_line`; without ``digest`` the body hash is left empty (a check of the
+    line that needs no hash: nothing is stored yet that it could match)."""
     try:
         obj = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise _line_error(line, f"not valid JSON ({exc})") from None
-    return request_from(obj, line, defaults)
+    return request_from(obj, line, defaults, digest=digest)
 
 
-def request_from(obj: object, line: int, defaults: Mapping[str, Any] | None = None) -> BatchRequest:
+#: the keys of a line in the OpenAI batch form (any of them: the line is read as that form)
+_OPENAI_FORM = frozenset({"custom_id", "body", "url", "method"})
+
+
+def request_from(
+    obj: object, line: int, defaults: Mapping[str, Any] | None = None, *, digest: bool = True
+) -> BatchRequest:
     """A :class:`BatchRequest` from a decoded line (a Ray row, a dict built in code)."""
     if not isinstance(obj, dict):
         raise _line_error(line, f"expected a JSON object, got {type(obj).__name__}")
-    if any(k in obj for k in ("custom_id", "body", "url", "method")):
+    if not _OPENAI_FORM.isdisjoint(obj):
         custom_id = obj.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise _line_error(line, "custom_id must be a non-empty string")
@@ -178,7 +197,7 @@ def request_from(obj: object, line: int, defaults: Mapping[str, Any] | None = No
         body = {**defaults, **body}
     if not isinstance(body.get("model", ""), str):
         raise _line_error(line, "model must be a string")
-    return BatchRequest(custom_id, line, body, body_hash(body))
+    return BatchRequest(custom_id, line, body, body_hash(body) if digest else "")
 
 
 # -------------------------------------------------------------------------------- output
@@ -243,6 +262,49 @@ def success_line(
         "error": None,
         "x_llama_client": _meta(request, attempts, provider),
     }
+
+
+#: json.dumps with arguments builds an encoder per call: this one is built once
+_encode_small = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+def _small(value: object) -> bytes:
+    """A small JSON value (an id, the metadata) as :func:`encode_result` writes it."""
+    try:
+        return _encode_small(value).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: its \\u escape
+        return json.dumps(value, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def success_line_bytes(
+    request: BatchRequest,
+    body: bytes,
+    *,
+    status_code: int = 200,
+    request_id: str | None = None,
+    attempts: int = 1,
+    provider: str | None = None,
+) -> bytes:
+    """:func:`success_line`, encoded (newline included), around ``body``: the text of a JSON
+    object exactly as the server sent it (strict JSON, UTF-8, without a line break: the
+    caller checked), written as it is instead of decoded and encoded again."""
+    return b"".join(
+        (
+            b'{"id": "',
+            _request_id().encode(),  # ours: batch_req_ and hex digits
+            b'", "custom_id": ',
+            _small(request.custom_id),
+            b', "response": {"status_code": ',
+            str(int(status_code)).encode(),
+            b', "request_id": ',
+            _small(request_id),
+            b', "body": ',
+            body,
+            b'}, "error": null, "x_llama_client": ',
+            _small(_meta(request, attempts, provider)),
+            b"}\n",
+        )
+    )
 
 
 def failure_line(

@@ -580,6 +580,25 @@ class Provider:
         vendor with its own answer shape converts it here."""
         return parse_model(response, cls)
 
+    def answer_as_sent(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data``, a non-streamed chat answer already checked to be plainly in the
+        OpenAI shape (``_response.completion_as_sent``), is what :meth:`parse_completion` and
+        :meth:`normalize_completion` would make of it: the vendor's answers are OpenAI's,
+        usage is in place and every finish reason is already OpenAI's. A subclass that reads
+        or normalizes answers its own way is never taken at its word."""
+        cls = type(self)
+        if (
+            cls.parse_completion is not Provider.parse_completion
+            or cls.normalize_completion is not Provider.normalize_completion
+            or (data.get("usage") is None and cls.extract_usage is not Provider.extract_usage)
+        ):
+            return False
+        for choice in data["choices"]:
+            reason = choice.get("finish_reason")
+            if reason is not None and self.normalize_finish(reason, False) != reason:
+                return False
+        return True
+
     def stream_framer(self, request: httpx.Request) -> Framer:
         """A fresh framer for one streamed answer to ``request``: SSE, unless the vendor
         frames its stream otherwise."""

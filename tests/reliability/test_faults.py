@@ -171,6 +171,22 @@ def test_garbage_instead_of_http_is_a_connection_error(
     assert server.attempts == 2
 
 
+def test_a_json_body_cut_short_of_its_length_is_a_connection_error_then_retried(
+    make: Any, server: FaultServer, sleeps: list[float]
+) -> None:
+    # (aiohttp reads such a body at once, with its headers: the same outcome as httpx's read)
+    body = json.dumps(completion_body("Hello!", server=FAULT)).encode()
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+    server.script(raw(head.encode() + b"\r\n\r\n" + body[: len(body) // 2]), completion("again"))
+    h = make(max_retries=1)
+    assert h.create().choices[0].message.content == "again"
+    assert server.attempts == 2
+    assert h.busy_connections() == 0
+    server.script(raw(head.encode() + b"\r\n\r\n" + body[:10]))
+    with pytest.raises(APIConnectionError):
+        make(max_retries=0).create()
+
+
 def test_drop_mid_stream_is_not_retried(
     make: Any, server: FaultServer, sleeps: list[float]
 ) -> None:

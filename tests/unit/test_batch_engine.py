@@ -414,8 +414,100 @@ async def test_an_answer_that_cannot_be_stored_is_recorded_as_a_failure(
         raise ValueError("cannot store this answer")
 
     monkeypatch.setattr(_engine, "success_line", broken)
+    monkeypatch.setattr(_engine, "success_line_bytes", broken)  # the answer-as-sent path
     job = await _run(tmp_path, _input(tmp_path, 2))
     rows = _lines(tmp_path / "run" / "results.jsonl")
     assert len(rows) == 2 and job.stats.failed == 2
     assert all(r["error"]["code"] == "internal_error" for r in rows)
     assert "cannot store this answer" in rows[0]["error"]["message"]
+
+
+@respx.mock
+async def test_an_answer_is_stored_with_the_servers_own_bytes(tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = completion_body("re: " + _prompt(request), usage=(7, 2))
+        body["choices"][0]["stop_reason"] = None  # a vLLM extra
+        body["kv_transfer_params"] = None
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return httpx.Response(200, content=content, headers={"x-request-id": "r1"})
+
+    respx.post(URL).mock(side_effect=answer)
+    async with AsyncLlamaClient(base_url=BASE_URL, model="m") as client:
+        job = BatchJob(client, _input(tmp_path, 3), tmp_path / "run", BatchSettings())
+        await job.run()
+        assert client.usage.prompt_tokens == 21  # the client's totals still hear of it
+    text = (tmp_path / "run" / "results.jsonl").read_bytes()
+    for raw in text.splitlines():
+        row = json.loads(raw)
+        sent = json.dumps(row["response"]["body"], separators=(",", ":"), ensure_ascii=False)
+        assert sent.encode() in raw  # the body as it came, not decoded and re-encoded
+        assert row["response"]["request_id"] == "r1" and row["error"] is None
+        assert row["response"]["body"]["kv_transfer_params"] is None
+    assert (job.stats.prompt_tokens, job.stats.completion_tokens) == (21, 6)
+
+
+@respx.mock
+async def test_answers_not_plainly_a_completion_are_read_by_the_model(tmp_path: Path) -> None:
+    """The cheap path takes only plain bodies: the rest are read as before, so a bad body is a
+    recorded failure showing what arrived, and a vendor's shape is normalized."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        prompt = _prompt(request)
+        body = completion_body("re: " + prompt)
+        if prompt == "p0":  # pretty-printed: still one line in the results
+            return httpx.Response(200, content=json.dumps(body, indent=2).encode())
+        if prompt == "p1":  # a NaN in an extra field: stored as null
+            return httpx.Response(200, content=json.dumps({**body, "score": float("nan")}).encode())
+        if prompt == "p2":  # a vendor's finish reason: normalized as the client does
+            return httpx.Response(200, json=completion_body("x", finish_reason="max_tokens"))
+        if prompt == "p3":  # not a completion at all
+            return httpx.Response(200, json={**body, "choices": "none"})
+        if prompt == "p4":  # an error in a 200
+            return httpx.Response(200, json={"error": {"message": "overloaded"}})
+        return httpx.Response(200, json=body)
+
+    respx.post(URL).mock(side_effect=answer)
+    job = await _run(tmp_path, _input(tmp_path, 6))
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 6
+    rows = {r["x_llama_client"]["line"]: r for r in map(json.loads, lines)}
+    assert rows[1]["response"]["body"]["choices"][0]["message"]["content"] == "re: p0"
+    assert rows[2]["error"] is None and rows[2]["response"]["body"]["score"] is None
+    choice = rows[3]["response"]["body"]["choices"][0]
+    assert (choice["finish_reason"], choice["raw_finish_reason"]) == ("length", "max_tokens")
+    assert rows[4]["error"]["code"] == "invalid_response" and "none" in rows[4]["error"]["message"]
+    assert rows[5]["error"]["code"] == "invalid_response"
+    assert "overloaded" in rows[5]["error"]["message"]
+    assert rows[6]["error"] is None
+    assert job.stats.succeeded == 4 and job.stats.failed == 2 and job.stats.truncated == 1
+
+
+@respx.mock
+async def test_the_heap_is_frozen_while_runs_are_under_way(tmp_path: Path) -> None:
+    import gc
+
+    seen: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(gc.get_freeze_count())
+        return _echo()(request)
+
+    respx.post(URL).mock(side_effect=answer)
+    assert gc.get_freeze_count() == 0
+    await _run(tmp_path, _input(tmp_path, 3))
+    assert len(seen) == 3 and all(seen)  # left out of the collector's passes meanwhile
+    assert gc.get_freeze_count() == 0  # and given back after
+    # two runs at once: given back when the last ends
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    await asyncio.gather(_run(a, _input(a, 5)), _run(b, _input(b, 5)))
+    assert gc.get_freeze_count() == 0
+    # a heap its process froze itself stays frozen
+    gc.freeze()
+    try:
+        c = tmp_path / "c"
+        c.mkdir()
+        await _run(c, _input(c, 2))
+        assert gc.get_freeze_count() > 0  # not given back by the run: not the run's to give
+    finally:
+        gc.unfreeze()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -297,3 +298,23 @@ def test_u64_set_and_map_grow_and_answer_like_builtins() -> None:
     assert m.get(keys[1]) == 7
     with pytest.raises(ValueError):
         s.add(0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": [{"role": "user", "content": "hé ✓"}], "model": "m", "temperature": 0.7},
+        {"b": [1e100, -0.0, 2**70, None, True], "a": {"z": "\n\u2028", "y": 1.5}},
+        {"x": float("nan")},
+    ],
+)
+def test_the_body_hash_is_stable_across_versions(body: dict[str, Any]) -> None:
+    """Stored results are matched by this hash: its text must never change (a change would
+    buy every answer again on resume). It is SHA-256 over json.dumps with sorted keys, no
+    spaces, UTF-8 kept."""
+    import hashlib
+
+    from llama_client.batch._format import body_hash
+
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert body_hash(body) == hashlib.sha256(text.encode()).hexdigest()[:32]
