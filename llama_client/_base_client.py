@@ -85,6 +85,12 @@ class _Unset:
 _UNSET: Any = _Unset()
 
 
+#: json.dumps with these arguments, built once (json.dumps builds an encoder per call)
+_strict_json = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=json_default, allow_nan=False
+).encode
+
+
 def _encode(body: Mapping[str, Any]) -> bytes:
     """The request body as strict JSON (RFC 8259), or InvalidRequestError naming the field.
 
@@ -94,10 +100,7 @@ def _encode(body: Mapping[str, Any]) -> bytes:
     one ``json.dumps`` and a walk over the containers for non-string keys.
     """
     try:
-        text = json.dumps(
-            body, ensure_ascii=False, separators=(",", ":"), default=json_default, allow_nan=False
-        )
-        data = text.encode()
+        data = _strict_json(body).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise _refusal(body, exc) from None
     if _colliding_keys(body):
