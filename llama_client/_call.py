@@ -107,7 +107,7 @@ class Call(Generic[R]):
             value = endpoint.provider.normalize_completion(value)
             if self.tool_policy:
                 value = self.tool_policy.apply(value)
-            value._provider = endpoint.name
+            value._set_provider(endpoint.name)
         return value
 
     def read_as_sent(self, endpoint: Endpoint, response: httpx.Response) -> dict[str, Any] | None:

@@ -792,7 +792,7 @@ def guarded_completion(completion: Any, input_verdict: Any, output_verdict: Any)
     if parsed:
         for mine, theirs in zip(out.choices, completion.choices, strict=True):
             mine.message.parsed = theirs.message.parsed
-    out._provider = completion.provider_name
+    out._set_provider(completion.provider_name)
     return out
 
 

@@ -90,7 +90,7 @@ class ChatCompletionStream:
         if self._final is None:
             completion = self._acc.completion()
             completion = self._policy.apply(completion) if self._policy else completion
-            completion._provider = self._stream.provider_name
+            completion._set_provider(self._stream.provider_name)
             completion._set_cost(self._stream.cost)
             self._final = completion
         return self._final

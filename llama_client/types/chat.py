@@ -12,7 +12,7 @@ import contextlib
 import json
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ToolCallArgumentsError
 from ._base import ResponseModel
@@ -231,12 +231,11 @@ class ChatCompletion(ResponseModel):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
-    _provider: str | None = PrivateAttr(default=None)
-
     @property
     def provider_name(self) -> str | None:
         """The provider adapter that answered (set by the client; not a server field)."""
-        return self._provider
+        private = self.__pydantic_private__
+        return private.get("provider") if private else None
 
     @property
     def cost(self) -> float | None:
@@ -246,13 +245,19 @@ class ChatCompletion(ResponseModel):
         return private.get("cost") if private else None
 
     def _set_cost(self, cost: float | None) -> None:
+        if cost is not None:
+            self._set_private("cost", cost)
+
+    def _set_provider(self, name: str | None) -> None:
+        if name is not None:
+            self._set_private("provider", name)
+
+    def _set_private(self, key: str, value: Any) -> None:
         # Kept with the private attributes, undeclared: each declared PrivateAttr costs every
-        # parse of a completion about a microsecond, whether a cost is ever set or not.
-        if cost is None:
-            return
+        # parse of a completion about a microsecond, whether it is ever set or not.
         if self.__pydantic_private__ is None:
             object.__setattr__(self, "__pydantic_private__", {})
-        self.__pydantic_private__["cost"] = cost  # type: ignore[index]
+        self.__pydantic_private__[key] = value  # type: ignore[index]
 
 
 T = TypeVar("T")
