@@ -156,15 +156,7 @@ class UsageTotals:
         The per-call path: one cached price lookup and one locked update, with no keyword
         arguments to match (:meth:`add` is for the rarer errors)."""
         cost = self.cost_of(provider, (model, answered_model), prompt, completion)
-        with self._lock:
-            row = self._rows.get((provider, model)) or self._new_row(provider, model)
-            row.requests += requests
-            row.retries += retries
-            row.prompt += prompt
-            row.completion += completion
-            row.unmetered += unmetered
-            if cost is not None:
-                row.cost = cost if row.cost is None else row.cost + cost
+        self._update(provider, model, requests, 0, retries, prompt, completion, unmetered, cost)
         return cost
 
     def _new_row(self, provider: str, model: str) -> _Row:
@@ -192,6 +184,23 @@ class UsageTotals:
         cost: float | None = None,
     ) -> None:
         """Add to the row of ``provider`` and ``model``."""
+        self._update(
+            provider, model, requests, errors, retries, prompt, completion, unmetered, cost
+        )
+
+    def _update(
+        self,
+        provider: str,
+        model: str,
+        requests: int,
+        errors: int,
+        retries: int,
+        prompt: int,
+        completion: int,
+        unmetered: int,
+        cost: float | None,
+    ) -> None:
+        """The one locked update of a row (positional: the per-call path matches no keywords)."""
         with self._lock:
             row = self._rows.get((provider, model)) or self._new_row(provider, model)
             row.requests += requests
