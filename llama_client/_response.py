@@ -71,13 +71,7 @@ def parse_model(response: httpx.Response, cls: type[M]) -> M:
         return cls.model_validate_json(response.content)
     except ValidationError as exc:
         body = decode_body(response)
-        if isinstance(body, dict) and "error" in body:
-            info = error_info(body, response.status_code)
-            raise ResponseValidationError(
-                f"The server answered HTTP {response.status_code} with an error body: {info.message}",
-                request=response.request,
-                body=body,
-            ) from None
+        _refuse_error_body(response, body)
         first = validation_problems(exc, limit=1, root="body")
         raise ResponseValidationError(
             f"Unexpected response body for {cls.__name__} (HTTP {response.status_code}): "
@@ -99,6 +93,12 @@ def parse_json(response: httpx.Response) -> object:
             request=response.request,
             body=body,
         )
+    _refuse_error_body(response, body)
+    return body
+
+
+def _refuse_error_body(response: httpx.Response, body: object) -> None:
+    """ResponseValidationError for an ``{"error": ...}`` body that came with a 2xx status."""
     if isinstance(body, dict) and "error" in body:
         info = error_info(body, response.status_code)
         raise ResponseValidationError(
@@ -106,7 +106,6 @@ def parse_json(response: httpx.Response) -> object:
             request=response.request,
             body=body,
         )
-    return body
 
 
 def _no_constant(name: str) -> object:

@@ -113,6 +113,35 @@ def merge_results(run_dir: str | os.PathLike[str]) -> int:
         repair_torn_tail(path)
     ok = U64Set()
     last_failure = U64Map()
+    for _raw, succeeded, key, where in _result_lines(paths):
+        if succeeded:
+            ok.add(key)
+        else:
+            last_failure.set(key, where)
+    target = root / RESULTS
+    tmp = root / ".results.merge.tmp"
+    written = 0
+    seen = U64Set()
+    with tmp.open("wb") as out:
+        for raw, succeeded, key, where in _result_lines(paths):
+            # the first success of a key, else (no success anywhere) its last failure
+            keep = seen.add(key) if succeeded else key not in ok and last_failure.get(key) == where
+            if keep:
+                out.write(raw)
+                written += 1
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target)
+    _fsync_dir(root)
+    for path in paths:
+        if path.resolve() != target.resolve():
+            path.unlink()
+    return written
+
+
+def _result_lines(paths: list[Path]) -> Iterator[tuple[bytes, bool, int, int]]:
+    """Every result line of ``paths``, streamed: the line, whether it is a success, its
+    (id, body) key, and where it stands (its offset and file index, one number)."""
     for index, path in enumerate(paths):
         with path.open("rb") as f:
             offset = 0
@@ -122,39 +151,7 @@ def merge_results(run_dir: str | os.PathLike[str]) -> int:
                     continue
                 record = parse_result(raw, f"{path}:{number}")
                 key = done_key(record.custom_id, record.body_hash)
-                if record.ok:
-                    ok.add(key)
-                else:
-                    last_failure.set(key, (start << 8) | index)
-    target = root / RESULTS
-    tmp = root / ".results.merge.tmp"
-    written = 0
-    seen = U64Set()
-    with tmp.open("wb") as out:
-        for index, path in enumerate(paths):
-            with path.open("rb") as f:
-                offset = 0
-                for number, raw in enumerate(f, 1):
-                    start, offset = offset, offset + len(raw)
-                    if not raw.strip():
-                        continue
-                    record = parse_result(raw, f"{path}:{number}")
-                    key = done_key(record.custom_id, record.body_hash)
-                    if record.ok:
-                        keep = seen.add(key)
-                    else:
-                        keep = key not in ok and last_failure.get(key) == (start << 8) | index
-                    if keep:
-                        out.write(raw)
-                        written += 1
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, target)
-    _fsync_dir(root)
-    for path in paths:
-        if path.resolve() != target.resolve():
-            path.unlink()
-    return written
+                yield raw, record.ok, key, (start << 8) | index
 
 
 def _fsync_dir(path: Path) -> None:
