@@ -291,6 +291,108 @@ class RawAiohttp:
         return self.async_many(url, total, concurrency)
 
 
+class DurableAiohttp:
+    """The batch scenario's second floor: what issue #11 requires of a run and nothing else,
+    written directly on aiohttp with no SDK. The input is streamed twice (once to refuse
+    repeated ids before anything is sent, once to send), each body is hashed (the resume
+    rule: a changed body is sent again), each answer is read and appended as an OpenAI batch
+    output line, and lines reach the disk in groups with one ``write`` + ``fsync`` on a worker
+    thread. No validation, providers, retries, rate limiting or error classes.
+
+    It measures how close a durable run can come to the bare loop (:class:`RawAiohttp`) at
+    all, so that the batch job's distance from the bare loop splits into what durability
+    costs and what the SDK costs.
+    """
+
+    module = "aiohttp"
+    measure_import = False  # a floor for one scenario, not a client
+
+    def batch(self, url: str, total: int, concurrency: int) -> int:
+        import asyncio
+        import hashlib
+        import tempfile
+
+        import aiohttp
+
+        def canonical(body: Any) -> bytes:
+            return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+        async def main(tmp: str) -> None:
+            path = _batch_input(tmp, total)
+            fd = os.open(os.path.join(tmp, "results.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            loop = asyncio.get_running_loop()
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+            warm = json.dumps(BODY).encode()
+
+            async def post(data: bytes) -> tuple[int, bytes]:
+                async with session.post(url + "/chat/completions", data=data, headers=HEADERS) as r:
+                    return r.status, await r.read()
+
+            await asyncio.gather(*(post(warm) for _ in range(concurrency)))  # a full pool
+            _mark()
+            seen: set[str] = set()
+            with open(path, "rb") as f:  # pass 1: every id once, before anything is sent
+                for raw in f:
+                    custom_id = json.loads(raw)["custom_id"]
+                    assert custom_id not in seen, custom_id
+                    seen.add(custom_id)
+            unwritten: list[bytes] = []
+            flushing: asyncio.Future[None] | None = None
+
+            def append(data: bytes) -> None:
+                os.write(fd, data)
+                os.fsync(fd)
+
+            async def flush() -> None:
+                while unwritten:
+                    data = b"".join(unwritten)
+                    unwritten.clear()
+                    await loop.run_in_executor(None, append, data)
+
+            slots = asyncio.Semaphore(concurrency)
+
+            async def one(line: dict[str, Any], digest: str) -> None:
+                nonlocal flushing
+                try:
+                    data = json.dumps({**line["body"], "model": MODEL, "max_tokens": 128})
+                    status, answer = await post(data.encode())
+                    usage = json.loads(answer).get("usage") or {}
+                    record = {
+                        "id": f"batch_req_{digest}",
+                        "custom_id": line["custom_id"],
+                        "response": {"status_code": status, "request_id": None, "body": None},
+                        "error": None,
+                        "usage": usage,
+                    }
+                    encoded = json.dumps(record).encode()
+                    unwritten.append(encoded.replace(b'"body": null', b'"body": ' + answer, 1))
+                    unwritten.append(b"\n")
+                    if flushing is None or flushing.done():
+                        flushing = asyncio.ensure_future(flush())
+                finally:
+                    slots.release()
+
+            tasks: set[asyncio.Task[None]] = set()
+            with open(path, "rb") as f:  # pass 2: send
+                for raw in f:
+                    line = json.loads(raw)
+                    digest = hashlib.sha256(canonical(line["body"])).hexdigest()[:24]
+                    await slots.acquire()
+                    task = asyncio.ensure_future(one(line, digest))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            await asyncio.gather(*tasks)
+            while flushing is not None and not flushing.done():
+                await flushing
+            await flush()
+            os.close(fd)
+            await session.close()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(main(tmp))
+        return total
+
+
 class InMemoryLines:
     """The naive way to read a batch input: every line parsed into one list (what
     ``batch_completion``-style helpers hold); the floor of the ``batch_input`` scenario."""
@@ -987,6 +1089,7 @@ CLIENTS: dict[str, type] = {
     "httpx+pydantic": HttpxPydantic,
     "httpx+BaseModel": HttpxBaseModel,
     "aiohttp": RawAiohttp,
+    "aiohttp+durable": DurableAiohttp,
     "llama_client": LlamaClientPlain,
     "llama_client+hooks": LlamaClientHooks,
     "llama_client+otel": LlamaClientOTel,

@@ -170,6 +170,7 @@ CLIENT_ORDER = [
     "httpx+pydantic",
     "httpx+BaseModel",
     "aiohttp",
+    "aiohttp+durable",
     "llama_client",
     "llama_client+hooks",
     "llama_client+otel",
@@ -499,6 +500,21 @@ def targets(t: dict[str, Any], report: dict[str, Any]) -> list[tuple[str, str, b
         "batch job (aiohttp transport) ≥ 0.8× a raw aiohttp loop, same concurrency",
         r,
         None if r is None else r >= 0.8,
+        "{:.2f}×",
+    )
+    r = ratio(t, by["batch"], "aiohttp+durable", "aiohttp")
+    add(
+        "the bound: a durable loop with no SDK (the issue's must-haves on bare aiohttp) vs a "
+        "raw aiohttp loop (measured, no target)",
+        r,
+        None,
+        "{:.2f}×",
+    )
+    r = ratio(t, by["batch"], "llama_client[aiohttp]", "aiohttp+durable")
+    add(
+        "batch job (aiohttp transport) vs that durable loop (measured, no target)",
+        r,
+        None,
         "{:.2f}×",
     )
     own = t.get("async_many", {}).get("llama_client[aiohttp]")
