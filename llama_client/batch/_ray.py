@@ -40,6 +40,7 @@ from ._engine import BatchEngine, BatchSettings, BatchStats
 from ._files import append_durably, open_for_append
 from ._format import BatchRequest, ResultRecord, canonical_json, parse_result
 from ._limiter import AdaptiveLimiter
+from ._run import transport_of
 
 if TYPE_CHECKING:
     from .._async.client import AsyncLlamaClient
@@ -119,7 +120,7 @@ class _ClientRecipe:
             "timeout": client.timeout,
             "max_retries": client.max_retries,
             "default_headers": dict(client._default_headers),
-            "transport": "aiohttp" if type(client._http).__name__ == "AiohttpClient" else "httpx",
+            "transport": transport_of(client),
         }
 
     def build(self) -> AsyncLlamaClient:

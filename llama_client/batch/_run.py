@@ -43,6 +43,7 @@ from ._limiter import AdaptiveLimiter
 
 if TYPE_CHECKING:
     from .._async.client import AsyncLlamaClient
+    from .._base_client import AsyncTransportName
     from ..pricing import Price
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "price_of",
     "results_files",
     "run_status",
+    "transport_of",
 ]
 
 logger = logging.getLogger("llama_client.batch")
@@ -177,6 +179,12 @@ def pending_requests(
     for request in iter_requests(input_path, defaults, shard=settings.shard):
         if state.decide(request, settings.retry_failed) == "send":
             yield request
+
+
+def transport_of(client: AsyncLlamaClient) -> AsyncTransportName:
+    """The ``transport=`` that builds a client sending the way ``client`` does (a caller's
+    own ``http_client`` counts as httpx)."""
+    return "aiohttp" if type(client._http).__name__ == "AiohttpClient" else "httpx"
 
 
 def _settings_dict(settings: BatchSettings) -> dict[str, Any]:
@@ -375,6 +383,7 @@ class BatchJob:
             },
             "results": str(self.results_path.resolve()),
             "provider": self.client.providers[0],
+            "transport": transport_of(self.client),
             "settings": _settings_dict(self.settings),
             "body_defaults": self._defaults,
             "counts": {

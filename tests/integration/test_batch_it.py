@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 from .conftest import BASE_URL
@@ -56,6 +57,8 @@ def test_a_200_line_job_end_to_end(model: str, tmp_path: Path) -> None:
     assert manifest["usage"]["completion_tokens"] == sum(u["completion_tokens"] for u in usage)
     assert manifest["counts"]["truncated"] == finishes.count("length")
     assert manifest["status"] == "complete"
+    # the command's default pool: aiohttp when installed (the dev extra has it)
+    assert manifest["transport"] == ("aiohttp" if find_spec("aiohttp") else "httpx")
 
     again = _cli(*args)  # resumes: nothing left, nothing re-bought (length included)
     assert again.returncode == 0 and "complete: 0 answered" in again.stdout

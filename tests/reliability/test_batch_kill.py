@@ -7,6 +7,7 @@ connections, 5xx). Also: 100k lines against the fault server with flat memory.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -15,6 +16,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from tests.faultserver import Behaviour, FaultServer, RecordedRequest, completion, drop, status
 
@@ -56,8 +59,13 @@ def _write_input(path: Path, n: int) -> list[str]:
     return ids
 
 
-def _start(src: Path, run_dir: Path, url: str) -> subprocess.Popen[bytes]:
+#: the command's two connection pools (aiohttp where installed)
+TRANSPORTS = ["httpx", *(["aiohttp"] if importlib.util.find_spec("aiohttp") else [])]
+
+
+def _start(src: Path, run_dir: Path, url: str, transport: str = "httpx") -> subprocess.Popen[bytes]:
     env = {**os.environ, "LLAMA_BASE_URL": url, "LLAMA_MODEL": "m", "PYTHONPATH": str(ROOT)}
+    env["LLAMA_TRANSPORT"] = transport
     env.pop("LLAMA_PROVIDER", None)
     args = ["batch", "run", str(src), "-o", str(run_dir), "-c", "16", "--max-retries", "6"]
     return subprocess.Popen(
@@ -101,8 +109,9 @@ def _check_exactly_once(results: Path, n: int, ids: list[str]) -> Counter[str]:
     return Counter("ok" if r["error"] is None else r["error"]["code"] for r in rows)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_kill_9_at_several_points_then_resume_loses_and_duplicates_nothing(
-    tmp_path: Path,
+    tmp_path: Path, transport: str
 ) -> None:
     n = 400
     src, run_dir = tmp_path / "in.jsonl", tmp_path / "run"
@@ -113,7 +122,7 @@ def test_kill_9_at_several_points_then_resume_loses_and_duplicates_nothing(
         server.script(_storm())
         # kill points: before the first result, then after 1, 40, 120 and 250 results
         for point in (0, 1, 40, 120, 250):
-            proc = _start(src, run_dir, server.url)
+            proc = _start(src, run_dir, server.url, transport)
             if point == 0:
                 while server.attempts == 0 and proc.poll() is None:  # a request is in flight
                     time.sleep(0.005)
@@ -122,7 +131,7 @@ def test_kill_9_at_several_points_then_resume_loses_and_duplicates_nothing(
                 kills += 1
                 continue
             kills += _kill_when(proc, results, point)
-        proc = _start(src, run_dir, server.url)
+        proc = _start(src, run_dir, server.url, transport)
         _, err = proc.communicate(timeout=300)
         assert proc.returncode in (0, 3), err.decode()[-2000:]
         assert server.attempts > n  # the faults made it retry
@@ -132,6 +141,7 @@ def test_kill_9_at_several_points_then_resume_loses_and_duplicates_nothing(
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] in ("complete", "complete_with_failures")
     assert manifest["counts"]["left"] == 0
+    assert manifest["transport"] == transport
 
 
 def _size(path: Path) -> int:

@@ -3,9 +3,12 @@ is not a terminal there: plain progress lines) against respx, and their exit cod
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +21,7 @@ from llama_client.cli._exit import (
     EXIT_FAILED_ITEMS,
     EXIT_IO_ERROR,
     EXIT_OK,
+    EXIT_UNAVAILABLE,
     EXIT_USAGE,
 )
 from llama_client.cli.batch import format_line, parse_params
@@ -31,6 +35,7 @@ def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
     monkeypatch.setenv("LLAMA_BASE_URL", LOCAL_BASE_URL)
     monkeypatch.setenv("LLAMA_MODEL", "m")
     monkeypatch.setenv("LLAMA_API_KEY", SECRET)
+    monkeypatch.setenv("LLAMA_TRANSPORT", "httpx")  # respx answers httpx's pool, not aiohttp's
     with respx.mock(base_url=LOCAL_BASE_URL, assert_all_called=False) as router:
         yield router
 
@@ -63,6 +68,7 @@ def test_run_status_export_end_to_end(mock: respx.MockRouter, tmp_path: Path) ->
     assert "complete: 3 answered" in result.output
     assert SECRET not in result.output
     assert json.loads(route.calls[0].request.content)["temperature"] == 0.5
+    assert json.loads((out / "manifest.json").read_text())["transport"] == "httpx"
 
     again = run(*args)
     assert again.exit_code == EXIT_OK and route.call_count == 3  # resumed: nothing to send
@@ -105,6 +111,44 @@ def test_bad_input_exits_2_before_sending(mock: respx.MockRouter, tmp_path: Path
     assert "repeated on lines 1, 2" in result.output
     assert route.call_count == 0
     assert run("dry-run", str(src)).exit_code == EXIT_USAGE
+
+
+def test_run_picks_aiohttp_when_installed_else_what_it_is_told(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import llama_client.client
+
+    asked: list[str] = []
+    real = llama_client.client.AsyncLlamaClient
+
+    def recording(*, transport: str, **kwargs: Any) -> Any:
+        asked.append(transport)
+        return real(transport="httpx", **kwargs)  # served by respx either way
+
+    monkeypatch.setattr(llama_client.client, "AsyncLlamaClient", recording)
+    mock.post("/chat/completions").mock(side_effect=_answer)
+    src = _input(tmp_path, "a")
+    assert run("run", str(src), "-o", str(tmp_path / "r1")).exit_code == EXIT_OK  # env: httpx
+    monkeypatch.delenv("LLAMA_TRANSPORT")
+    assert run("run", str(src), "-o", str(tmp_path / "r2"), "--transport", "httpx").exit_code == 0
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # no aiohttp here
+    assert run("run", str(src), "-o", str(tmp_path / "r3")).exit_code == EXIT_OK
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())  # installed
+    assert run("run", str(src), "-o", str(tmp_path / "r4")).exit_code == EXIT_OK
+    assert run("run", str(src), "-o", str(tmp_path / "r5"), "--transport", "aiohttp").exit_code == 0
+    assert asked == ["httpx", "httpx", "httpx", "aiohttp", "aiohttp"]
+
+
+def test_asking_for_aiohttp_without_it_exits_4_with_the_extra_to_install(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    route = mock.post("/chat/completions").mock(side_effect=_answer)
+    monkeypatch.setitem(sys.modules, "llama_client._aiohttp_transport", None)  # not importable
+    src = _input(tmp_path, "a")
+    result = run("run", str(src), "-o", str(tmp_path / "run"), "--transport", "aiohttp")
+    assert result.exit_code == EXIT_UNAVAILABLE, result.output
+    assert "pip install 'llama-client[aiohttp]'" in result.output
+    assert route.call_count == 0
 
 
 def test_status_of_a_directory_that_is_no_run_exits_74(tmp_path: Path) -> None:
