@@ -32,7 +32,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +110,8 @@ class _ClientRecipe:
         kwargs = client._copy_kwargs()
         fallback = kwargs.pop("fallback")
         # The driver's observers stay with the driver: usage totals hold a lock, hooks and an
-        # OTel tracer are the caller's objects. The run's manifest sums what workers used.
+        # OTel tracer are the caller's objects. The driver adds what the workers used to its
+        # usage totals as it writes their results (RayBatchEngine._count_usage).
         for name in ("usage", "hooks", "otel"):
             kwargs.pop(name, None)
         self.cooldown = float(fallback.cooldown)
@@ -290,6 +291,10 @@ class RayBatchEngine:
         self.results_path = Path(results_path)
         self.stats = stats or BatchStats()
         self._recipe = _ClientRecipe(client)
+        #: the driver's usage totals (``client.usage``): workers' answers are added as they
+        #: are written, so that the client counts a Ray run as it counts a local one
+        self._usage = client.usage
+        self._provider = client.providers[0]
         self._ray = _import_ray()  # a missing extra fails here, before anything runs
         self._address = address
         self._workers, self._batch_size, self._window = workers, batch_size, window
@@ -382,6 +387,7 @@ class RayBatchEngine:
     ) -> None:
         dataset = self._dataset(window)
         pending = {r.custom_id: r.body_hash for r in window}
+        models = {r.custom_id: r.body.get("model") for r in window}
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self.stats.in_flight = len(window)
 
@@ -404,7 +410,7 @@ class RayBatchEngine:
                     return
                 if isinstance(item, BaseException):
                     raise _cause(item) from None
-                await self._append(loop, fd, item, pending)
+                await self._append(loop, fd, item, pending, models)
         finally:
             self.stats.in_flight = 0  # what did not come back is sent again by the next run
 
@@ -425,7 +431,12 @@ class RayBatchEngine:
             self._wake.clear()
 
     async def _append(
-        self, loop: asyncio.AbstractEventLoop, fd: int, batch: Any, pending: dict[str, str]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        batch: Any,
+        pending: dict[str, str],
+        models: Mapping[str, Any] | None = None,
     ) -> None:
         accepted = accept_lines(batch["line"], pending, str(self.results_path))
         if accepted:
@@ -435,6 +446,8 @@ class RayBatchEngine:
         for _, record in accepted:  # counted once on disk, as the engine counts
             s.done += 1
             s.in_flight -= 1
+            model = (models or {}).get(record.custom_id)
+            self._count_usage(record, model if isinstance(model, str) else "")
             if record.ok:
                 s.succeeded += 1
                 s.truncated += record.truncated
@@ -449,6 +462,33 @@ class RayBatchEngine:
         s.rate_limited += int(sum(batch["rate_limited"]))
         s.errors += int(sum(batch["errors"]))
         s.retries += int(sum(batch["retries"]))
+
+    def _count_usage(self, record: ResultRecord, model: str) -> None:
+        """Add a written result to the driver's ``client.usage``, as the client would have
+        had the request gone through it here: an answer with its tokens and the retries it
+        took, a failure as an error. (A worker's failed attempts that a retry made good are
+        not rows of their own; they are in the run's ``errors`` count.)"""
+        meta = record.data.get("x_llama_client")
+        meta = meta if isinstance(meta, dict) else {}
+        provider = meta.get("provider")
+        provider = provider if isinstance(provider, str) and provider else self._provider
+        attempts = meta.get("attempts")
+        retries = attempts - 1 if isinstance(attempts, int) and attempts > 0 else 0
+        if not record.ok:
+            self._usage.add(provider, model, errors=1, retries=retries)
+            return
+        response = record.data.get("response")
+        body = response.get("body") if isinstance(response, dict) else None
+        answered = body.get("model") if isinstance(body, dict) else None
+        answered = answered if isinstance(answered, str) else ""
+        self._usage.answered(
+            provider,
+            model or answered,
+            answered,
+            record.prompt_tokens,
+            record.completion_tokens,
+            retries,
+        )
 
 
 def accept_lines(

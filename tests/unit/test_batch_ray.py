@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -211,3 +212,40 @@ def test_the_driver_writes_each_id_once_whatever_the_workers_return(
     assert caplog.text.count("a Ray worker returned") == 2
     with pytest.raises(BatchStateError, match="from a Ray worker"):
         accept_lines([b"not json\n"], {}, "results.jsonl")
+
+
+def test_the_driver_adds_what_workers_answered_to_its_clients_usage(tmp_path: Path) -> None:
+    """A Ray run shows in ``client.usage`` as a local run does: the workers' own usage stays in
+    their processes, so the driver adds each result it writes."""
+    from llama_client.batch._format import encode_result, failure_line, success_line
+    from llama_client.batch._ray import RayBatchEngine
+
+    client = AsyncLlamaClient(base_url=BASE_URL, api_key=SECRET, model="m")
+    client.usage.set_prices({"vllm:m": (1.0, 2.0)})
+    requests = list(iter_requests(_input(tmp_path, 3), {"model": "m"}))
+    answer = completion_body("x", usage=(100, 10))
+    lines = [
+        encode_result(success_line(requests[0], answer, attempts=1, provider="vllm")),
+        encode_result(success_line(requests[1], answer, attempts=3, provider="vllm")),
+        encode_result(failure_line(requests[2], "server_error", "503", attempts=2)),
+    ]
+    batch = {"line": lines, "rate_limited": [0], "errors": [3], "retries": [3]}
+    engine = RayBatchEngine(client, tmp_path / "results.jsonl")
+    pending = {r.custom_id: r.body_hash for r in requests}
+    models = {r.custom_id: r.body["model"] for r in requests}
+
+    async def append() -> None:
+        fd = os.open(tmp_path / "results.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            await engine._append(asyncio.get_running_loop(), fd, batch, pending, models)
+        finally:
+            os.close(fd)
+
+    asyncio.run(append())
+    row = client.usage.get("vllm", "m")
+    assert row is not None
+    assert (row.requests, row.errors, row.retries) == (2, 1, 3)  # 0 + 2 retries, 1 for the failure
+    assert (row.prompt_tokens, row.completion_tokens) == (200, 20)
+    assert row.cost == pytest.approx((200 * 1.0 + 20 * 2.0) / 1e6)
+    assert engine.stats.succeeded == 2 and engine.stats.failed == 1
+    assert (tmp_path / "results.jsonl").read_bytes() == b"".join(lines)
