@@ -604,7 +604,10 @@ def markdown(report: dict[str, Any]) -> str:
         "Floors: `httpx+pydantic` is httpx plus hand-written pydantic models; raw `httpx` in "
         "the async column is `httpx.AsyncClient()` with its default limits. CPU µs/request is "
         "from the sequential run (async run for async-only clients). The tool-call column "
-        "streams a call to `get_weather` and merges it into one completion.",
+        "streams a call to `get_weather` and merges it into one completion. In the batch "
+        "column, `aiohttp+durable` is a batch run's own floor: the input read twice, each body "
+        "hashed, each answer appended as a result line with grouped `fsync`, on bare aiohttp "
+        "with no SDK.",
         "",
         "## Targets",
         "",
