@@ -54,12 +54,13 @@ from ._run import (
     results_files,
     run_status,
 )
-from ._safety_filter import SafetyTally, safety_filter
+from ._safety_filter import VERDICTS, SafetyFilter, SafetyTally, safety_filter
 
 __all__ = [
     "FORMATS",
     "MANIFEST",
     "RESULTS",
+    "VERDICTS",
     "AdaptiveLimiter",
     "BatchEngine",
     "BatchInputError",
@@ -80,6 +81,7 @@ __all__ = [
     "ResultRecord",
     "ResultsState",
     "RunStatus",
+    "SafetyFilter",
     "SafetyTally",
     "body_hash",
     "dry_run",

@@ -16,8 +16,9 @@ Formats (one JSON object a line):
 Only answers whose ``finish_reason`` is in ``finish_reasons`` (default: ``stop``) are
 exported, so a truncated answer never becomes a training target by accident; answers with
 neither text nor tool calls are left out too (counted as ``empty``). ``filters`` are
-more predicates over each :class:`Example`: :func:`llama_client.batch.safety_filter` keeps
-the answers Llama Guard finds safe. Every
+more predicates over each :class:`Example`, applied a window of examples at a time (a filter
+with a ``prefetch`` method is handed each window first): :func:`llama_client.batch.safety_filter`
+keeps the answers Llama Guard finds safe. Every
 input line is accounted for in the :class:`ExportReport`: nothing is dropped silently.
 The export reads the input and the results as streams; it keeps one 64-bit key and offset
 per result in memory.
@@ -40,6 +41,9 @@ __all__ = ["FORMATS", "Example", "ExportFormat", "ExportReport", "export"]
 
 ExportFormat = Literal["messages", "prompt-completion", "sharegpt", "alpaca", "openai"]
 FORMATS: tuple[str, ...] = ("messages", "prompt-completion", "sharegpt", "alpaca", "openai")
+
+#: examples filtered together: at least this many, at most the latter
+_MIN_WINDOW, _MAX_WINDOW = 64, 2048
 
 _SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt", "tool": "tool"}
 
@@ -185,6 +189,11 @@ def export(
                     failed.set(key, packed)
         files.append(path.open("rb"))
     report = ExportReport()
+    # Examples go through the filters a window at a time, so that a filter that asks a model
+    # (a safety check) can ask about a whole window at once; the order is kept.
+    window: list[Example] = []
+    wanted = [8 * c for c in (getattr(f, "concurrency", 1) for f in filters) if isinstance(c, int)]
+    size = min(_MAX_WINDOW, max([_MIN_WINDOW, *wanted]))
     out = Path(out_path)
     tmp = out.with_name(out.name + ".partial")
     try:
@@ -221,28 +230,51 @@ def export(
                     if not _text(message.get("content")) and not message.get("tool_calls"):
                         report.empty += 1
                         continue
-                    example = Example(
-                        request.custom_id,
-                        list(request.body["messages"]),
-                        choice["message"],
-                        reason,
-                        record.data,
+                    window.append(
+                        Example(
+                            request.custom_id,
+                            list(request.body["messages"]),
+                            choice["message"],
+                            reason,
+                            record.data,
+                        )
                     )
-                    if not all(keep(example) for keep in filters):
-                        report.filtered += 1
-                        continue
-                    row = _render(fmt, example)
-                    if row is None:
-                        report.not_representable += 1
-                        continue
-                    sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    report.written += 1
+                if len(window) >= size:
+                    _write_window(window, filters, fmt, sink, report)
+                    window.clear()
+            _write_window(window, filters, fmt, sink, report)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
         for f in files:
             f.close()
     return report
+
+
+def _write_window(
+    window: list[Example],
+    filters: Sequence[Callable[[Example], bool]],
+    fmt: str,
+    sink: Any,
+    report: ExportReport,
+) -> None:
+    """Filter and write a window of examples, in order. Each filter sees the examples the
+    ones before it kept (as ``all(...)`` would), and a filter with a ``prefetch`` method is
+    first handed them all at once."""
+    alive = window
+    for keep in filters:
+        prefetch = getattr(keep, "prefetch", None)
+        if prefetch is not None and alive:
+            prefetch(alive)
+        alive = [example for example in alive if keep(example)]
+    report.filtered += len(window) - len(alive)
+    for example in alive:
+        row = _render(fmt, example)
+        if row is None:
+            report.not_representable += 1
+            continue
+        sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+        report.written += 1
 
 
 def _read_at(files: list[Any], packed: int) -> bytes:

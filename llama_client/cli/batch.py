@@ -29,6 +29,7 @@ import click
 
 from ..batch import (
     FORMATS,
+    VERDICTS,
     BatchJob,
     BatchSettings,
     BatchStateError,
@@ -39,6 +40,7 @@ from ..batch import (
     run_status,
     safety_filter,
 )
+from ..batch._safety_filter import MAX_CONCURRENCY
 from ._common import client_options, is_tty, provider_spec
 from ._exit import EXIT_FAILED_ITEMS, EXIT_INTERRUPTED, EXIT_IO_ERROR, EXIT_OK
 
@@ -460,10 +462,19 @@ def status(run_dir: Path, as_json: bool) -> None:
     default=None,
     metavar="GUARD",
     help="Keep only answers this Llama Guard model finds safe (e.g. llama-guard-3-8b), asked "
-    "once per answer on the server given by -p/--base-url (default: the LLAMA_* settings).",
+    "once per answer on the server given by -p/--base-url (default: the LLAMA_* settings). "
+    f"Verdicts are kept in RUN_DIR/{VERDICTS}: an export run again asks only about answers "
+    "not judged yet.",
 )
 @click.option("-p", "--provider", help="The guard's provider (with --safety-model).")
 @click.option("--base-url", help="The guard's server URL (with --safety-model).")
+@click.option(
+    "--safety-concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=16,
+    show_default=True,
+    help="Guard requests at once (with --safety-model).",
+)
 def export(
     run_dir: Path,
     out_path: Path,
@@ -474,6 +485,7 @@ def export(
     safety_model: str | None,
     provider: str | None,
     base_url: str | None,
+    safety_concurrency: int,
 ) -> None:
     """Write the answers in RUN_DIR as a training file OUT (input order kept)."""
     reasons: tuple[str, ...] | None = None if any_finish_reason else (finish_reasons or ("stop",))
@@ -484,7 +496,15 @@ def export(
         from ..client import LlamaClient
 
         guard = LlamaClient(provider=provider, base_url=base_url)
-        filters.append(safety_filter(guard, model=safety_model, tally=tally))
+        filters.append(
+            safety_filter(
+                guard,
+                model=safety_model,
+                tally=tally,
+                concurrency=safety_concurrency,
+                verdicts=run_dir / VERDICTS,
+            )
+        )
     try:
         report = export_run(
             run_dir,
@@ -501,8 +521,9 @@ def export(
             guard.close()
     if safety_model:
         codes = ", ".join(f"{c} {n}" for c, n in sorted(tally.codes.items())) or "none"
+        reused = f" ({tally.reused} verdicts from {VERDICTS})" if tally.reused else ""
         click.echo(
-            f"{safety_model}: {tally.checked} answers checked, {tally.unsafe} unsafe "
+            f"{safety_model}: {tally.checked} answers checked{reused}, {tally.unsafe} unsafe "
             f"(categories: {codes})"
         )
     data = report.as_dict()

@@ -10,8 +10,10 @@ the whole verdict path runs: the prompt (rendered by the server, or by the SDK f
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,8 @@ from llama_client import (
     ResponseValidationError,
     UnsafeContentError,
 )
+from llama_client.batch import SafetyTally, export, parse_line, safety_filter
+from llama_client.batch._format import encode_result, success_line
 
 GUARD_URL = os.environ.get("LLAMA_IT_GUARD_BASE_URL", "")
 GUARD_ID = "meta-llama/Llama-Guard-3-8B"
@@ -180,3 +184,35 @@ def test_run_tools_scans_results_with_the_real_classifier(
     )
     results = [m["content"] for m in result.messages if m["role"] == "tool"]
     assert results and all(r.startswith("[tool result withheld") for r in results)
+
+
+def test_a_safety_filtered_export_asks_the_real_guard_concurrently_once(
+    guard: LlamaClient, tmp_path: Path
+) -> None:
+    """``batch export --safety-model``'s filter against the real guard: a window of answers
+    judged four at a time, the unsafe ones left out in input order, and a second export
+    reading every verdict back from the log instead of asking."""
+    src, results = tmp_path / "in.jsonl", tmp_path / "results.jsonl"
+    rows, lines = [], []
+    for i in range(12):
+        row = {"custom_id": f"q{i}", "body": {"messages": [{"role": "user", "content": f"Q{i}"}]}}
+        rows.append(json.dumps(row) + "\n")
+        text = "First, get a bomb." if i % 4 == 1 else f"Mix flour and water, step {i}."
+        body = {"choices": [{"finish_reason": "stop", "message": {"content": text}}]}
+        lines.append(encode_result(success_line(parse_line(json.dumps(row), i + 1), body)))
+    src.write_text("".join(rows))
+    results.write_bytes(b"".join(lines))
+    log = tmp_path / "verdicts.jsonl"
+    first = SafetyTally()
+    keep = safety_filter(guard, tally=first, concurrency=4, verdicts=log)
+    report = export(src, results, tmp_path / "a.jsonl", filters=[keep])
+    kept = [json.loads(x)["messages"][-1]["content"] for x in (tmp_path / "a.jsonl").open()]
+    assert kept == [f"Mix flour and water, step {i}." for i in range(12) if i % 4 != 1]
+    assert (first.checked, first.unsafe, first.codes) == (12, 3, {"S9": 3})
+    assert report.filtered == 3 and len(log.read_text().splitlines()) == 12
+    again = SafetyTally()
+    export(src, results, tmp_path / "b.jsonl", filters=[
+        safety_filter(guard, tally=again, concurrency=4, verdicts=log)
+    ])  # fmt: skip
+    assert (again.reused, again.unsafe) == (12, 3)
+    assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()

@@ -263,6 +263,16 @@ def test_export_keeps_only_what_llama_guard_finds_safe(
     assert "1 filtered (unsafe)" in result.output
     assert len(guard_calls) == 3
     assert guard_calls[0]["messages"][-1]["role"] == "assistant"  # the answer is what is judged
+    # again, as many requests at once as asked: the verdicts logged in the run are reused
+    again = run("export", str(out), str(train), "--safety-model", "llama-guard-3-8b",
+                "--safety-concurrency", "4")  # fmt: skip
+    assert again.exit_code == EXIT_OK, again.output
+    assert "3 answers checked (3 verdicts from safety-verdicts.jsonl), 1 unsafe" in again.output
+    assert len(guard_calls) == 3 and (out / "safety-verdicts.jsonl").exists()
+    refused = run(
+        "export", str(out), str(train), "--safety-model", "x", "--safety-concurrency", "0"
+    )
+    assert refused.exit_code == EXIT_USAGE
 
 
 def test_a_failing_guard_stops_the_export_instead_of_guessing(
