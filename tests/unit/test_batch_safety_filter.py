@@ -76,6 +76,13 @@ def guard_client() -> Any:
             client.close()
 
 
+def _serving(guard_client: Any, guard: Guard) -> LlamaClient:
+    """The fixture's client, with ``guard`` answering its chat requests."""
+    router, client = guard_client
+    router.post("/chat/completions").mock(side_effect=guard)
+    return client  # type: ignore[no-any-return]
+
+
 def _kept(path: Path) -> list[str]:
     return [json.loads(line)["messages"][-1]["content"] for line in path.read_text().splitlines()]
 
@@ -83,9 +90,8 @@ def _kept(path: Path) -> list[str]:
 def test_a_window_is_judged_concurrently_and_the_order_is_kept(
     guard_client: Any, tmp_path: Path
 ) -> None:
-    router, client = guard_client
     guard = Guard(delay=0.02)
-    router.post("/chat/completions").mock(side_effect=guard)
+    client = _serving(guard_client, guard)
     src, results = _run(tmp_path, 40)
     tally = SafetyTally()
     keep = safety_filter(client, model="llama-guard-3-8b", tally=tally, concurrency=8)
@@ -101,9 +107,8 @@ def test_a_window_is_judged_concurrently_and_the_order_is_kept(
 def test_the_verdict_log_makes_a_repeated_export_ask_nothing_again(
     guard_client: Any, tmp_path: Path
 ) -> None:
-    router, client = guard_client
     guard = Guard()
-    router.post("/chat/completions").mock(side_effect=guard)
+    client = _serving(guard_client, guard)
     src, results = _run(tmp_path, 20)
     log = tmp_path / "run" / "verdicts.jsonl"
     first = SafetyTally()
@@ -135,9 +140,8 @@ def test_the_verdict_log_makes_a_repeated_export_ask_nothing_again(
 def test_a_failing_check_stops_the_export_and_what_was_judged_is_kept(
     guard_client: Any, tmp_path: Path
 ) -> None:
-    router, client = guard_client
     guard = Guard(fail_on="answer 12")
-    router.post("/chat/completions").mock(side_effect=guard)
+    client = _serving(guard_client, guard)
     src, results = _run(tmp_path, 30)
     log = tmp_path / "verdicts.jsonl"
     keep = safety_filter(client, verdicts=log)  # one at a time: the failure comes 13th
@@ -157,9 +161,8 @@ def test_a_failing_check_stops_the_export_and_what_was_judged_is_kept(
 def test_concurrent_failure_leaves_nothing_queued_running(
     guard_client: Any, tmp_path: Path
 ) -> None:
-    router, client = guard_client
     guard = Guard(delay=0.01, fail_on="answer 0")
-    router.post("/chat/completions").mock(side_effect=guard)
+    client = _serving(guard_client, guard)
     src, results = _run(tmp_path, 200)
     keep = safety_filter(client, concurrency=4)
     with pytest.raises(ResponseValidationError):
@@ -173,9 +176,8 @@ def test_concurrent_failure_leaves_nothing_queued_running(
 def test_a_torn_last_verdict_is_ignored_and_cut_before_appending(
     guard_client: Any, tmp_path: Path
 ) -> None:
-    router, client = guard_client
     guard = Guard()
-    router.post("/chat/completions").mock(side_effect=guard)
+    client = _serving(guard_client, guard)
     src, results = _run(tmp_path, 5)
     log = tmp_path / "verdicts.jsonl"
     export(src, results, tmp_path / "a.jsonl", filters=[safety_filter(client, verdicts=log)])
@@ -192,9 +194,8 @@ def test_a_torn_last_verdict_is_ignored_and_cut_before_appending(
 
 
 def test_an_earlier_filter_spares_the_guard_its_rejects(guard_client: Any, tmp_path: Path) -> None:
-    router, client = guard_client
     guard = Guard()
-    router.post("/chat/completions").mock(side_effect=guard)
+    client = _serving(guard_client, guard)
     src, results = _run(tmp_path, 10)
 
     def short_ids(example: Example) -> bool:
