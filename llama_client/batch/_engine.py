@@ -58,6 +58,7 @@ from ..errors import (
     APITimeoutError,
     ContextLengthExceededError,
     InvalidRequestError,
+    LlamaClientError,
     ResponseValidationError,
 )
 from ._files import (
@@ -121,6 +122,11 @@ class BatchSettings:
     default_completion_tokens: int = 256
     #: price overrides for the cost estimate (``llama_client.pricing.price_for``)
     prices: Mapping[str, Any] | None = None
+    #: stop the run when this many requests in a row failed for good with none answered in
+    #: between (a server down, a wrong model, a bad parameter on every line): those failures
+    #: are not recorded, so the next run sends them again. None: ``max(20, 2 * concurrency)``;
+    #: 0: never stop. A 401 or 403 (the key, not the line) stops the run at once.
+    max_consecutive_failures: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
@@ -150,6 +156,13 @@ class BatchSettings:
                 raise InvalidRequestError(
                     "shard", f"must be (index, count), 0 <= index < count, got {self.shard!r}"
                 )
+        limit = self.max_consecutive_failures
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise InvalidRequestError(
+                "max_consecutive_failures", f"must be an integer >= 0 or None, got {limit!r}"
+            )
         if not isinstance(self.defaults, Mapping):
             raise InvalidRequestError("defaults", "must be a mapping of body parameters")
         if "messages" in self.defaults or "stream" in self.defaults:
@@ -162,6 +175,12 @@ class BatchSettings:
         if model:
             merged["model"] = model
         return merged
+
+    def failure_streak_limit(self) -> int:
+        """Failures in a row that stop a run (0: none do)."""
+        if self.max_consecutive_failures is not None:
+            return self.max_consecutive_failures
+        return max(20, 2 * self.concurrency)
 
     def limiter(self) -> AdaptiveLimiter:
         return AdaptiveLimiter(
@@ -395,6 +414,12 @@ class BatchEngine:
         self._write_error: OSError | None = None
         #: answers encoded but not yet on disk (queued or being written)
         self._unwritten = 0
+        #: failures for good since the last answer, held back (line, count) until an answer
+        #: shows the server works; past the limit the run stops and they are not recorded
+        self._streak: list[tuple[bytes, Callable[[], None]]] = []
+        self._streak_limit = self.settings.failure_streak_limit()
+        #: what stopped the run (raised by run()): a failure streak, or a 401 / 403
+        self._fatal: LlamaClientError | None = None
 
     # -- control ----------------------------------------------------------------------------
 
@@ -467,6 +492,8 @@ class BatchEngine:
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._fatal is None:  # a run that ends on failures: they are the lines' own
+                self._release_streak()
             if self._flushing is not None:
                 await asyncio.gather(self._flushing, return_exceptions=True)
             await self._flush_all()
@@ -474,6 +501,8 @@ class BatchEngine:
             self.stats.finished = time.monotonic()
         if self._write_error is not None:
             raise self._write_error
+        if self._fatal is not None:
+            raise self._fatal
         return self.stats
 
     def _item(self, request: BatchRequest) -> _Item:
@@ -534,6 +563,7 @@ class BatchEngine:
             self._failed_attempt(item, exc)
             return
         self.limiter.succeeded(self._clock(), raw.rate_limit)
+        self._release_streak()  # the server answers: the failures before were the lines' own
         try:
             self._answered(item, raw, answer)
         except Exception as exc:  # an answer that cannot be stored: recorded as a failure
@@ -647,7 +677,44 @@ class BatchEngine:
             s.failed += 1
             s.reasons[code] = s.reasons.get(code, 0) + 1
 
-        self._write(line, count)
+        if not self._streak_limit:
+            self._write(line, count)
+            return
+        self._streak.append((encode_result(line), count))
+        whose_key = isinstance(exc, APIStatusError) and exc.status_code in (401, 403)
+        if whose_key or len(self._streak) >= self._streak_limit:
+            self._stop_failing(exc, whose_key)
+
+    def _release_streak(self) -> None:
+        """Write the failures held back: an answer came, so they were the lines' own."""
+        for line, count in self._streak:
+            self._write_encoded(line, count)
+        self._streak.clear()
+
+    def _stop_failing(self, exc: Exception, whose_key: bool) -> None:
+        """Stop the run without recording the failures held back (the next run sends those
+        requests again): the server, the key or the settings fail every line, not a line."""
+        held = len(self._streak)
+        self._streak.clear()
+        if self._fatal is not None:
+            return
+        why = (
+            f"the server refused the key ({_reason(exc)})"
+            if whose_key
+            else f"{held} requests in a row failed for good with none answered"
+        )
+        logger.error(
+            "stopping the run: %s; the last error: %s. Nothing of those requests is recorded: "
+            "fix the cause and run again to resume (max_consecutive_failures=0 never stops)",
+            why,
+            str(exc)[:300] or type(exc).__name__,
+        )
+        self._fatal = (
+            exc
+            if isinstance(exc, LlamaClientError)
+            else InvalidRequestError("body", f"{type(exc).__name__}: {exc}")
+        )
+        self.stop(now=True)
 
     # -- durable writes ---------------------------------------------------------------------
 

@@ -194,6 +194,7 @@ def _settings_dict(settings: BatchSettings) -> dict[str, Any]:
         "concurrency": settings.concurrency,
         "max_retries": settings.max_retries,
         "max_rate_limit_retries": settings.max_rate_limit_retries,
+        "max_consecutive_failures": settings.failure_streak_limit(),
         "requests_per_minute": settings.requests_per_minute,
         "tokens_per_minute": settings.tokens_per_minute,
         "rate_share": settings.rate_share,

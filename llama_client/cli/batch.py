@@ -218,6 +218,15 @@ def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
     help="Retries of a failed request (5xx, connection); default: the client's (2).",
 )
 @click.option(
+    "--max-consecutive-failures",
+    type=click.IntRange(0),
+    default=None,
+    help="Stop when this many requests in a row failed for good with none answered (the "
+    "server down, a wrong model or parameter): they are not recorded, so running again "
+    "sends them. Default: twice --concurrency, at least 20; 0: never stop. A 401/403 stops "
+    "at once.",
+)
+@click.option(
     "--progress",
     type=click.Choice(["auto", "bar", "lines", "none"]),
     default="auto",
@@ -269,6 +278,7 @@ def run(
     rpm: float | None,
     tpm: float | None,
     max_retries: int | None,
+    max_consecutive_failures: int | None,
     progress: str,
     interval: float,
     use_ray: bool,
@@ -296,6 +306,7 @@ def run(
         defaults=parse_params(params),
         concurrency=concurrency,
         max_retries=max_retries,
+        max_consecutive_failures=max_consecutive_failures,
         requests_per_minute=rpm,
         tokens_per_minute=tpm,
         retry_failed=retry_failed,

@@ -12,7 +12,12 @@ import httpx
 import pytest
 import respx
 
-from llama_client import AsyncLlamaClient
+from llama_client import (
+    APIConnectionError,
+    AsyncLlamaClient,
+    AuthenticationError,
+    InvalidRequestError,
+)
 from llama_client.batch import (
     BatchJob,
     BatchSettings,
@@ -158,6 +163,73 @@ async def test_a_connection_error_is_retried_then_recorded(tmp_path: Path) -> No
     (row,) = _lines(tmp_path / "run" / "results.jsonl")
     assert row["error"]["code"] == "connection_error" and row["response"] is None
     assert job.stats.failed == 1
+
+
+@respx.mock
+async def test_a_server_that_fails_every_line_stops_the_run_and_nothing_is_recorded(
+    tmp_path: Path,
+) -> None:
+    route = respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
+    src = _input(tmp_path, 500)
+    with pytest.raises(APIConnectionError, match="refused"):
+        await _run(tmp_path, src, concurrency=4, max_retries=0, max_consecutive_failures=10)
+    results = tmp_path / "run" / "results.jsonl"
+    assert results.read_bytes() == b""  # the lines are not at fault: none is marked failed
+    assert route.call_count < 20  # stopped after 10 failures in a row (and those in flight)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["counts"]["failed"] == 0
+
+    # the server is back: a plain re-run (no retry_failed) sends every line
+    route.mock(side_effect=_echo())
+    job = await _run(tmp_path, src, concurrency=4)
+    assert job.status == "complete" and job.stats.succeeded == 500
+
+
+@respx.mock
+async def test_a_refused_key_stops_the_run_at_the_first_answer(tmp_path: Path) -> None:
+    route = respx.post(URL).respond(401, json={"error": {"message": "bad key"}})
+    with pytest.raises(AuthenticationError):
+        await _run(tmp_path, _input(tmp_path, 100), concurrency=1)
+    assert route.call_count == 1
+    assert (tmp_path / "run" / "results.jsonl").read_bytes() == b""
+
+
+@respx.mock
+async def test_failures_between_answers_are_the_lines_own_and_recorded(tmp_path: Path) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if int(_prompt(request)[1:]) % 4:  # three lines in four fail, one in four is answered
+            return httpx.Response(400, json={"error": {"message": "bad line"}})
+        return _echo()(request)
+
+    src = _input(tmp_path, 200)
+    respx.post(URL).mock(side_effect=answer)
+    job = await _run(tmp_path, src, concurrency=1, max_consecutive_failures=5)
+    assert job.status == "complete_with_failures"
+    assert (job.stats.succeeded, job.stats.failed) == (50, 150)
+    assert len(_lines(tmp_path / "run" / "results.jsonl")) == 200
+
+    # failures at the end, fewer than the limit, after answers: recorded when the run ends
+    tail = tmp_path / "tail"
+    tail.mkdir()
+    respx.post(URL).mock(
+        side_effect=lambda r: _echo()(r) if int(_prompt(r)[1:]) < 7 else httpx.Response(400)
+    )
+    job = await _run(tail, _input(tail, 10), concurrency=1, max_consecutive_failures=5)
+    assert (job.stats.succeeded, job.stats.failed) == (7, 3)
+
+
+@respx.mock
+async def test_max_consecutive_failures_0_records_every_failure(tmp_path: Path) -> None:
+    respx.post(URL).mock(side_effect=httpx.ConnectError("refused"))
+    job = await _run(
+        tmp_path, _input(tmp_path, 60), concurrency=4, max_retries=0, max_consecutive_failures=0
+    )
+    assert job.stats.failed == 60 and job.status == "complete_with_failures"
+    assert BatchSettings(concurrency=40).failure_streak_limit() == 80
+    assert BatchSettings().failure_streak_limit() == 64
+    for bad in (-1, 1.5, True):
+        with pytest.raises(InvalidRequestError, match="max_consecutive_failures"):
+            BatchSettings(max_consecutive_failures=bad)
 
 
 @respx.mock

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from llama_client.batch import BatchStats
 from llama_client.cli import cli
 from llama_client.cli._exit import (
+    EXIT_API_ERROR,
     EXIT_FAILED_ITEMS,
     EXIT_IO_ERROR,
     EXIT_OK,
@@ -101,6 +102,23 @@ def test_failed_items_exit_3_and_retry_failed_sends_them_again(
     route.mock(side_effect=lambda r: httpx.Response(200, json=completion_body("now ok")))
     assert run("run", str(src), "-o", str(out), "--retry-failed").exit_code == EXIT_OK
     assert route.call_count == 3
+
+
+def test_a_server_failing_every_line_stops_the_run_with_exit_1_and_records_nothing(
+    mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    route = mock.post("/chat/completions").mock(side_effect=httpx.ConnectError("refused"))
+    src = _input(tmp_path, *(f"q{i}" for i in range(300)))
+    out = tmp_path / "run"
+    args = ("run", str(src), "-o", str(out), "-c", "2", "--max-retries", "0")
+    result = run(*args, "--max-consecutive-failures", "5")
+    assert result.exit_code == EXIT_API_ERROR, result.output
+    assert "APIConnectionError" in result.output and "refused" in result.output
+    assert route.call_count <= 7 and (out / "results.jsonl").read_bytes() == b""
+    failed_attempts = route.call_count
+    route.mock(side_effect=_answer)  # back: the same command sends every line
+    assert run(*args).exit_code == EXIT_OK and route.call_count == failed_attempts + 300
+    assert len((out / "results.jsonl").read_text().splitlines()) == 300
 
 
 def test_bad_input_exits_2_before_sending(mock: respx.MockRouter, tmp_path: Path) -> None:
