@@ -563,7 +563,8 @@ class BatchEngine:
             self._failed_attempt(item, exc)
             return
         self.limiter.succeeded(self._clock(), raw.rate_limit)
-        self._release_streak()  # the server answers: the failures before were the lines' own
+        if self._streak:  # the server answers: the failures before were the lines' own
+            self._release_streak()
         try:
             self._answered(item, raw, answer)
         except Exception as exc:  # an answer that cannot be stored: recorded as a failure
@@ -704,8 +705,8 @@ class BatchEngine:
             else f"{held} requests in a row failed for good with none answered"
         )
         logger.error(
-            "stopping the run: %s; the last error: %s. Nothing of those requests is recorded: "
-            "fix the cause and run again to resume (max_consecutive_failures=0 never stops)",
+            "stopping the run: %s; the last error: %s. None of those failures is recorded: fix "
+            "the cause and run again to resume (max_consecutive_failures=0 never stops)",
             why,
             str(exc)[:300] or type(exc).__name__,
         )

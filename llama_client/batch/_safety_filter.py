@@ -83,15 +83,20 @@ class SafetyFilter:
         self.concurrency = concurrency
         self._log = verdicts
         #: what the key of an answer depends on besides its conversation
-        self._scope = canonical_json(
-            {
-                "guard": model,
-                "ask": ask,
-                "categories": dict(categories)
-                if isinstance(categories, Mapping)
-                else (sorted(categories) if categories is not None else None),
-            }
-        )
+        try:
+            self._scope = canonical_json(
+                {
+                    "guard": model,
+                    "ask": ask,
+                    "categories": dict(categories)
+                    if isinstance(categories, Mapping)
+                    else (sorted(categories) if categories is not None else None),
+                }
+            )
+        except (TypeError, ValueError):
+            raise InvalidRequestError(
+                "categories", "must be hazard codes or a mapping of code to description"
+            ) from None
         #: key -> (index into _code_sets) << 1 | safe, for verdicts in the log
         self._known = U64Map()
         self._code_sets: list[tuple[str, ...]] = []
@@ -123,12 +128,16 @@ class SafetyFilter:
                 try:
                     entry = json.loads(raw)
                     key = int(entry["key"], 16)
-                    safe = entry["safe"]
-                    codes = tuple(entry["codes"])
-                except (ValueError, KeyError, TypeError):
+                    safe, codes = entry["safe"], entry["codes"]
+                except (ValueError, KeyError, TypeError, IndexError, RecursionError):
                     continue  # not a verdict line of ours: that answer is asked again
-                if key and isinstance(safe, bool) and all(isinstance(c, str) for c in codes):
-                    self._known.set(key, self._pack(safe, codes), keep_first=True)
+                if (
+                    0 < key < 1 << 64
+                    and isinstance(safe, bool)
+                    and isinstance(codes, list)
+                    and all(isinstance(c, str) for c in codes)
+                ):
+                    self._known.set(key, self._pack(safe, tuple(codes)), keep_first=True)
 
     def _append(self, entries: list[tuple[int, Example, bool, tuple[str, ...]]]) -> None:
         if self._log is None or not entries:

@@ -193,6 +193,36 @@ def test_a_torn_last_verdict_is_ignored_and_cut_before_appending(
     ]  # fmt: skip
 
 
+def test_lines_of_the_log_that_are_no_verdicts_are_skipped_and_asked_again(
+    guard_client: Any, tmp_path: Path
+) -> None:
+    guard = Guard()
+    client = _serving(guard_client, guard)
+    src, results = _run(tmp_path, 4)
+    log = tmp_path / "verdicts.jsonl"
+    export(src, results, tmp_path / "a.jsonl", filters=[safety_filter(client, verdicts=log)])
+    good = log.read_text().splitlines(keepends=True)
+    entry = json.loads(good[1])
+    junk = [
+        "not json\n",
+        "[1, 2]\n",
+        '"text"\n',
+        "[" * 5_000 + "\n",  # deeper than the recursion limit
+        json.dumps({**entry, "key": "f" * 40}) + "\n",  # wider than 64 bits
+        json.dumps({**entry, "key": 5}) + "\n",
+        json.dumps({**entry, "codes": "S9"}) + "\n",
+        json.dumps({**entry, "safe": "yes"}) + "\n",
+        b"\xff\xfe\n".decode("latin-1"),
+    ]
+    log.write_text(good[0] + "".join(junk) + good[2] + good[3])  # line 1's verdict is gone
+    tally = SafetyTally()
+    export(src, results, tmp_path / "b.jsonl", filters=[
+        safety_filter(client, tally=tally, verdicts=log)
+    ])  # fmt: skip
+    assert tally.reused == 3 and len(guard.calls) == 4 + 1
+    assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "a.jsonl").read_text()
+
+
 def test_an_earlier_filter_spares_the_guard_its_rejects(guard_client: Any, tmp_path: Path) -> None:
     guard = Guard()
     client = _serving(guard_client, guard)
