@@ -101,8 +101,11 @@ class SafetyFilter:
         self._known = U64Map()
         self._code_sets: list[tuple[str, ...]] = []
         self._code_index: dict[tuple[str, ...], int] = {}
-        #: verdicts of the current window, taken out as the export asks for them
+        #: verdicts asked for in the current window, by key (dropped with the window)
         self._fresh: dict[int, tuple[bool, tuple[str, ...]]] = {}
+        #: the current window's examples and their keys, by id (the example is held, so its
+        #: id stays its own): each key is computed once
+        self._window: dict[int, tuple[Example, int]] = {}
         self._log_checked = False
         if verdicts is not None:
             self._read_log(verdicts)
@@ -185,9 +188,11 @@ class SafetyFilter:
         Verdicts of the window before that were not asked for are dropped (an earlier filter
         rejected those examples)."""
         self._fresh.clear()
+        self._window.clear()
         todo: dict[int, Example] = {}
         for example in examples:
             key = self.key(example)
+            self._window[id(example)] = (example, key)
             if self._known.get(key) is None:
                 todo.setdefault(key, example)
         if not todo:
@@ -215,8 +220,9 @@ class SafetyFilter:
             self._fresh[key] = (safe, codes)
 
     def __call__(self, example: Example) -> bool:
-        key = self.key(example)
-        found = self._fresh.pop(key, None)
+        held = self._window.get(id(example))
+        key = held[1] if held is not None and held[0] is example else self.key(example)
+        found = self._fresh.get(key)  # not popped: an answer given twice has one verdict
         if found is None:
             packed = self._known.get(key)
             if packed is not None:
@@ -224,7 +230,7 @@ class SafetyFilter:
                 self.tally.reused += 1
             else:  # not prefetched (called on its own): ask now
                 self.prefetch([example])
-                found = self._fresh.pop(key)
+                found = self._fresh[key]
         safe, codes = found
         seen = self.tally
         seen.checked += 1

@@ -223,6 +223,27 @@ def test_lines_of_the_log_that_are_no_verdicts_are_skipped_and_asked_again(
     assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "a.jsonl").read_text()
 
 
+def test_the_same_conversation_twice_in_a_window_is_asked_about_once(
+    guard_client: Any, tmp_path: Path
+) -> None:
+    guard = Guard()
+    client = _serving(guard_client, guard)
+    src, results = tmp_path / "in.jsonl", tmp_path / "results.jsonl"
+    rows, lines = [], []
+    for i in range(12):  # two ids per conversation: six distinct ones
+        row = {"custom_id": f"d{i}", "body": {"messages": [{"role": "user", "content": "Q"}]}}
+        rows.append(json.dumps(row) + "\n")
+        body = {"choices": [{"finish_reason": "stop", "message": {"content": f"A{i // 2}"}}]}
+        lines.append(encode_result(success_line(parse_line(json.dumps(row), i + 1), body)))
+    src.write_text("".join(rows))
+    results.write_bytes(b"".join(lines))
+    tally = SafetyTally()
+    keep = safety_filter(client, tally=tally, concurrency=4)  # no verdict log
+    report = export(src, results, tmp_path / "out.jsonl", filters=[keep])
+    assert sorted(guard.calls) == [f"A{i}" for i in range(6)]
+    assert report.written == 12 and (tally.checked, tally.reused) == (12, 0)
+
+
 def test_an_earlier_filter_spares_the_guard_its_rejects(guard_client: Any, tmp_path: Path) -> None:
     guard = Guard()
     client = _serving(guard_client, guard)
